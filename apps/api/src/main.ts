@@ -1,0 +1,73 @@
+import { Redis } from 'ioredis';
+import { ConfigError, loadApiEnv, loadPushApps, noPushApps } from '@pushfleet/config';
+import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { createProducer } from '@pushfleet/producer';
+import { checkRedis, createLogger, createMetricsRegistry } from '@pushfleet/observability';
+import { createApiApp } from './app';
+import { createUserAuthenticator } from './auth';
+import { apiRedisOptions } from './redis-options';
+
+async function main(): Promise<void> {
+  let env;
+  let apps;
+  try {
+    env = loadApiEnv(process.env);
+    apps = env.PUSH_APPS_FILE ? loadPushApps(env.PUSH_APPS_FILE, process.env) : noPushApps();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pushfleet api: ${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
+  const logger = createLogger('api', env.LOG_LEVEL);
+  if (!env.PUSH_APPS_FILE) logger.warn('PUSH_APPS_FILE is not set: no APNs app is known, every APNs registration answers unknown-appid');
+  if (env.INTERNAL_API_TOKENS.length === 0) logger.warn('INTERNAL_API_TOKENS is empty: POST /internal/events answers 401 to everyone');
+
+  const metrics = createMetricsRegistry('api');
+  const redis = new Redis(env.REDIS_URL, apiRedisOptions());
+  redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
+  try {
+    await redis.connect();
+    await checkRedis(redis, logger, metrics);
+  } catch (e) {
+    logger.fatal({ err: (e as Error).message }, 'cannot use Redis at start-up');
+    process.exit(1);
+  }
+
+  const registry = new TokenRegistry(redis, { maxTokensPerUser: env.MAX_TOKENS_PER_USER });
+  const producer = createProducer({ connection: redis, metrics });
+  const app = createApiApp({
+    redis,
+    registry,
+    rateLimiter: new RateLimiter(redis, registry.keys.rateLimitPrefix, env.RATE_LIMIT_PER_MINUTE),
+    authenticate: createUserAuthenticator({ secret: env.AUTH_JWT_SECRET, jwksUrl: env.AUTH_JWKS_URL, issuer: env.AUTH_JWT_ISSUER, audience: env.AUTH_JWT_AUDIENCE }),
+    producer,
+    internalTokens: env.INTERNAL_API_TOKENS,
+    knownApplicationIds: new Set(apps.apns.keys()),
+    gcmSenderId: env.GCM_SENDER_ID,
+    metrics,
+    logger,
+  });
+  const server = app.listen(env.PORT, env.HOST, () => {
+    logger.info({ port: env.PORT, host: env.HOST, apnsApps: apps.apns.size }, 'api listening');
+  });
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close(async () => {
+      await producer.close().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,142 @@
+import express, { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { Counter, Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { APPLICATION_ID_RE } from '@pushfleet/config';
+import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { tokenRef } from '@pushfleet/observability';
+import { authenticateUser, sendError, unavailable, jsonBody, zodErrors } from './http';
+import type { UserAuthenticator } from './auth';
+
+const DEVICE_TOKEN_RE = /^[0-9a-fA-F]{64}$/;
+const REGISTRATION_ID_RE = /^.{10,250}$/u;
+const APNS_TOPIC_RE = /^[a-zA-Z0-9.-]{5,100}$/;
+
+// The spec's POST /api/push body. Fields that do not belong to the chosen system/action are ignored
+// (clients send them), fields that do are validated with the spec's regexes.
+const pushRequestSchema = z.discriminatedUnion('system', [
+  z.object({
+    system: z.literal('gcm'),
+    action: z.enum(['add', 'delete']),
+    registration_id: z.string().regex(REGISTRATION_ID_RE, 'must match ^.{10,250}$'),
+  }),
+  z.discriminatedUnion('action', [
+    z.object({
+      system: z.literal('apns'),
+      action: z.literal('add'),
+      device_token: z.string().regex(DEVICE_TOKEN_RE, 'must be 64 hexadecimal characters'),
+      application_id: z.string().regex(APPLICATION_ID_RE, 'invalid application id'),
+      sandbox: z.boolean().default(false),
+      apns_topic: z.string().regex(APNS_TOPIC_RE, 'invalid APNs topic').optional(),
+    }),
+    z.object({
+      system: z.literal('apns'),
+      action: z.literal('delete'),
+      device_token: z.string().regex(DEVICE_TOKEN_RE, 'must be 64 hexadecimal characters'),
+    }),
+  ]),
+]);
+
+export type PushRequest = z.infer<typeof pushRequestSchema>;
+
+/** Maps a failed parse to the spec's status codes: invalid-appid and invalid-apns-topic are their own. */
+function statusFor(body: unknown, issues: z.core.$ZodIssue[]): string {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const onlyOn = (field: string) => issues.length > 0 && issues.every((i) => i.path[0] === field) && typeof b[field] === 'string';
+  if (onlyOn('application_id')) return 'invalid-appid';
+  if (onlyOn('apns_topic')) return 'invalid-apns-topic';
+  return 'invalid-request';
+}
+
+export interface PushRoutesDeps {
+  registry: TokenRegistry;
+  authenticate: UserAuthenticator;
+  rateLimiter: RateLimiter;
+  knownApplicationIds: ReadonlySet<string>;
+  gcmSenderId: string;
+  metrics: Registry;
+  logger: Logger;
+}
+
+export function pushRoutes(deps: PushRoutesDeps): Router {
+  const router = Router();
+  const registrations = new Counter({
+    name: 'pushfleet_registrations_total',
+    help: 'POST /api/push outcomes by system, action and result',
+    labelNames: ['system', 'action', 'result'] as const,
+    registers: [deps.metrics],
+  });
+
+  router.get('/api/push', authenticateUser(deps.authenticate), async (req: Request, res: Response) => {
+    const userId = res.locals.userId as string;
+    let entries;
+    try {
+      entries = await deps.registry.entries(userId);
+    } catch (e) {
+      return unavailable(res, deps.logger, e);
+    }
+    const deviceTokens: Record<string, { application_id: string; sandbox: boolean; apns_topic?: string }> = {};
+    for (const e of entries.apns) {
+      deviceTokens[e.deviceToken] = e.apnsTopic === undefined
+        ? { application_id: e.applicationId, sandbox: e.sandbox }
+        : { application_id: e.applicationId, sandbox: e.sandbox, apns_topic: e.apnsTopic };
+    }
+    res.json({
+      gcm: { sender_id: deps.gcmSenderId, registration_ids: entries.gcm.map((e) => e.registrationId) },
+      apns: { device_tokens: deviceTokens },
+    });
+  });
+
+  router.post('/api/push', authenticateUser(deps.authenticate), async (req, res, next) => {
+    let retryAfter: number;
+    try {
+      retryAfter = await deps.rateLimiter.hit(res.locals.userId as string);
+    } catch (e) {
+      return unavailable(res, deps.logger, e);
+    }
+    if (retryAfter > 0) {
+      res.setHeader('Retry-After', String(retryAfter));
+      return sendError(res, 429, 'rate-limited');
+    }
+    next();
+  }, jsonBody('16kb'), async (req: Request, res: Response) => {
+    const userId = res.locals.userId as string;
+    const parsed = pushRequestSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const status = statusFor(req.body, parsed.error.issues);
+      registrations.inc({ system: systemLabel(req.body), action: actionLabel(req.body), result: status });
+      if (status === 'invalid-request') return sendError(res, 400, status, { errors: zodErrors(parsed.error.issues) });
+      return sendError(res, 400, status);
+    }
+    const r = parsed.data;
+    if (r.system === 'apns' && r.action === 'add' && !deps.knownApplicationIds.has(r.application_id)) {
+      registrations.inc({ system: 'apns', action: 'add', result: 'unknown-appid' });
+      return sendError(res, 400, 'unknown-appid');
+    }
+    try {
+      if (r.system === 'gcm') {
+        if (r.action === 'add') {
+          const out = await deps.registry.addGcm(userId, r.registration_id);
+          if (out.movedFromOtherUser) deps.logger.info({ system: 'gcm', token: tokenRef(r.registration_id) }, 'registration id moved to another user');
+        } else {
+          await deps.registry.remove(userId, 'gcm', r.registration_id);
+        }
+      } else if (r.action === 'add') {
+        const out = await deps.registry.addApns(userId, { deviceToken: r.device_token, applicationId: r.application_id, sandbox: r.sandbox, apnsTopic: r.apns_topic });
+        if (out.movedFromOtherUser) deps.logger.info({ system: 'apns', token: tokenRef(r.device_token) }, 'device token moved to another user');
+      } else {
+        await deps.registry.remove(userId, 'apns', r.device_token);
+      }
+    } catch (e) {
+      registrations.inc({ system: r.system, action: r.action, result: 'unavailable' });
+      return unavailable(res, deps.logger, e);
+    }
+    registrations.inc({ system: r.system, action: r.action, result: 'ok' });
+    res.status(200).json({});
+  });
+
+  return router;
+}
+
+const systemLabel = (b: unknown) => { const s = (b as { system?: unknown } | undefined)?.system; return s === 'apns' || s === 'gcm' ? s : 'invalid'; };
+const actionLabel = (b: unknown) => { const s = (b as { action?: unknown } | undefined)?.action; return s === 'add' || s === 'delete' ? s : 'invalid'; };

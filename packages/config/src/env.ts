@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** Every bad or missing variable at once, so an operator fixes the config in one go. */
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Parses env with a zod object schema; empty strings count as unset. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
+  const cleaned: Env = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const res = schema.safeParse(cleaned);
+  if (!res.success) {
+    throw new ConfigError(res.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  return res.data;
+}
+
+export const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
+export const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
+export const nonNegativeInt = (def: number) => z.coerce.number().int().min(0).default(def);
+export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+export const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379');
+export const commaList = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+export const jsonObject = z.string().transform((s, ctx) => {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+    return z.NEVER;
+  }
+});

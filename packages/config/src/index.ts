@@ -1,0 +1,4 @@
+export * from './env';
+export * from './push-apps';
+export * from './api';
+export * from './workers';

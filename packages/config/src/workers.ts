@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { Env, jsonObject, logLevel, parseEnv, port, positiveInt, redisUrl } from './env';
+
+/** What both workers share: Redis, retry policy, circuit, event policy overrides, process settings. */
+const commonWorkerEnv = {
+  REDIS_URL: redisUrl,
+  METRICS_PORT: port(9100),
+  METRICS_HOST: z.string().default('0.0.0.0'),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  RETRY_BASE_DELAY_MS: positiveInt(1000),
+  RETRY_MAX_DELAY_MS: positiveInt(300_000),
+  CIRCUIT_THRESHOLD: positiveInt(3),
+  CIRCUIT_COOLDOWN_MS: positiveInt(30_000),
+  /** JSON: per-event-type overrides of TTL and GCM priority (packages/events README). */
+  EVENT_POLICIES: jsonObject.optional(),
+  LOG_LEVEL: logLevel,
+};
+
+export const apnsWorkerEnvSchema = z.object({
+  ...commonWorkerEnv,
+  METRICS_PORT: port(9101),
+  PUSH_APPS_FILE: z.string({ error: 'PUSH_APPS_FILE is required: the APNs apps and their credentials' }),
+  APNS_PRODUCTION_URL: z.url().default('https://api.push.apple.com'),
+  APNS_SANDBOX_URL: z.url().default('https://api.sandbox.push.apple.com'),
+  APNS_CA_FILE: z.string().optional(),
+  APNS_CONCURRENCY: positiveInt(100),
+  APNS_CONNECTIONS: positiveInt(1),
+  APNS_MAX_INFLIGHT: positiveInt(500),
+  APNS_REQUEST_TIMEOUT_MS: positiveInt(10_000),
+  APNS_MAX_ATTEMPTS: positiveInt(8),
+});
+export type ApnsWorkerEnv = z.infer<typeof apnsWorkerEnvSchema>;
+export const loadApnsWorkerEnv = (env: Env): ApnsWorkerEnv => parseEnv(apnsWorkerEnvSchema, env);
+
+export const gcmWorkerEnvSchema = z
+  .object({
+    ...commonWorkerEnv,
+    METRICS_PORT: port(9102),
+    GCM_TRANSPORT: z.enum(['legacy', 'fcm-v1']).default('legacy'),
+    GCM_API_KEY: z.string().optional(),
+    GCM_LEGACY_URL: z.url().default('https://fcm.googleapis.com/fcm/send'),
+    FCM_SERVICE_ACCOUNT_FILE: z.string().optional(),
+    FCM_PROJECT_ID: z.string().optional(),
+    FCM_BASE_URL: z.url().default('https://fcm.googleapis.com'),
+    /** Extra CA to trust for the Google endpoints (the sandbox's), like APNS_CA_FILE. */
+    GCM_CA_FILE: z.string().optional(),
+    GCM_CONCURRENCY: positiveInt(100),
+    GCM_CONNECTIONS: positiveInt(1),
+    GCM_MAX_INFLIGHT: positiveInt(100),
+    GCM_REQUEST_TIMEOUT_MS: positiveInt(10_000),
+    GCM_MAX_ATTEMPTS: positiveInt(8),
+  })
+  .superRefine((e, ctx) => {
+    if (e.GCM_TRANSPORT === 'legacy' && !e.GCM_API_KEY) ctx.addIssue({ code: 'custom', path: ['GCM_API_KEY'], message: 'required with GCM_TRANSPORT=legacy' });
+    if (e.GCM_TRANSPORT === 'fcm-v1' && !e.FCM_SERVICE_ACCOUNT_FILE) ctx.addIssue({ code: 'custom', path: ['FCM_SERVICE_ACCOUNT_FILE'], message: 'required with GCM_TRANSPORT=fcm-v1' });
+  });
+export type GcmWorkerEnv = z.infer<typeof gcmWorkerEnvSchema>;
+export const loadGcmWorkerEnv = (env: Env): GcmWorkerEnv => parseEnv(gcmWorkerEnvSchema, env);

@@ -1,0 +1,189 @@
+import { randomUUID, X509Certificate } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { ApnsApp } from '@pushfleet/config';
+import { fitApnsPayload, PushEvent } from '@pushfleet/events';
+import type { ApnsEntry } from '@pushfleet/registry';
+import { H2Pool, H2TransportError } from './h2-pool';
+import { apnsRule, TRANSPORT_ERROR_RULE } from './apns-outcomes';
+import type { DeliveryMetrics } from './metrics';
+import { parseRetryAfter, TokenOutcome } from './outcome';
+import type { PushTransport, SendContext } from './transport';
+
+// node-apn does what it does well here: loading and validating credentials and signing the provider JWT.
+// Its HTTP/2 client is not used: it has no in-flight cap, hides retry-after, never replaces a black-holed
+// connection and retries at once (shared/notes/measured-here.md), so H2Pool carries the requests.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const apnCredentials = require('@parse/node-apn/lib/credentials')({ logger: () => undefined }) as {
+  token(o: { key: string; keyId: string; teamId: string }): ApnToken;
+  certificate(o: { cert: string; key: string; passphrase?: string; production: boolean }): { cert: string; key: string; passphrase?: string };
+};
+interface ApnToken { current: string; generation: number; regenerate(generation: number): void; isExpired(validSeconds: number): boolean }
+
+export interface ApnsTransportOptions {
+  apps: ReadonlyMap<string, ApnsApp>;
+  productionUrl: string;
+  sandboxUrl: string;
+  /** PEM of extra CAs to trust (APNS_CA_FILE), e.g. the sandbox's. */
+  ca?: string;
+  connectionsPerEndpoint: number;
+  maxInflightPerConnection: number;
+  requestTimeoutMs: number;
+  metrics: DeliveryMetrics;
+}
+
+/** Apple's rule: refresh the provider token no more than every 20 and no less than every 60 minutes. */
+const JWT_MAX_AGE_S = 50 * 60;
+const JWT_MIN_REFRESH_INTERVAL_MS = 60_000;
+
+/** One long-lived HTTP/2 pool and credential per (app, environment), reused across jobs. */
+class ApnsEndpoint {
+  readonly pool: H2Pool;
+  private readonly jwt?: ApnToken;
+  private lastRefresh = 0;
+
+  constructor(app: ApnsApp, origin: string, production: boolean, o: ApnsTransportOptions) {
+    const tls: Record<string, unknown> = {};
+    if (o.ca) tls.ca = o.ca;
+    if (app.credentials.kind === 'token') {
+      this.jwt = apnCredentials.token({ key: app.credentials.keyPem, keyId: app.credentials.keyId, teamId: app.credentials.teamId });
+    } else {
+      const c = apnCredentials.certificate({ cert: app.credentials.certPem, key: app.credentials.keyPem, passphrase: app.credentials.passphrase, production });
+      Object.assign(tls, { cert: c.cert, key: c.key, passphrase: c.passphrase });
+    }
+    const gauge = o.metrics.inflight.labels({ system: 'apns' });
+    this.pool = new H2Pool({
+      origin,
+      tls,
+      sessions: o.connectionsPerEndpoint,
+      maxInflightPerSession: o.maxInflightPerConnection,
+      requestTimeoutMs: o.requestTimeoutMs,
+      onInflightChange: (d) => gauge.inc(d),
+    });
+  }
+
+  authorization(): string | undefined {
+    if (!this.jwt) return undefined;
+    if (this.jwt.isExpired(JWT_MAX_AGE_S)) this.refresh(true);
+    return `bearer ${this.jwt.current}`;
+  }
+
+  /** Re-sign after ExpiredProviderToken, at most once a minute (else Apple answers TooManyProviderTokenUpdates). */
+  refresh(force = false): void {
+    if (!this.jwt) return;
+    const now = Date.now();
+    if (!force && now - this.lastRefresh < JWT_MIN_REFRESH_INTERVAL_MS) return;
+    this.lastRefresh = now;
+    this.jwt.regenerate(this.jwt.generation);
+  }
+}
+
+/** Topic = the entry's apns_topic, else the bundle id part of the application id. */
+export function topicFor(entry: ApnsEntry): string {
+  return entry.apnsTopic ?? entry.applicationId.slice(11);
+}
+
+/** Days until an APNs client certificate expires (credential health metric). */
+export function certificateDaysLeft(certPem: string, now = Date.now()): number {
+  return (Date.parse(new X509Certificate(certPem).validTo) - now) / 86_400_000;
+}
+
+export class ApnsTransport implements PushTransport<ApnsEntry> {
+  readonly system = 'apns' as const;
+  private readonly endpoints = new Map<string, ApnsEndpoint>();
+
+  constructor(private readonly o: ApnsTransportOptions) {}
+
+  tokenOf(e: ApnsEntry): string { return e.deviceToken; }
+  appOf(e: ApnsEntry): string { return e.applicationId; }
+
+  private endpoint(app: ApnsApp, sandbox: boolean): ApnsEndpoint {
+    const key = `${app.applicationId}|${sandbox ? 'sandbox' : 'production'}`;
+    let ep = this.endpoints.get(key);
+    if (!ep) {
+      ep = new ApnsEndpoint(app, sandbox ? this.o.sandboxUrl : this.o.productionUrl, !sandbox, this.o);
+      this.endpoints.set(key, ep);
+    }
+    return ep;
+  }
+
+  async send(event: PushEvent, entries: readonly ApnsEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
+    // Group by (application id, environment, topic): one payload and one header set per group.
+    const groups = new Map<string, ApnsEntry[]>();
+    for (const e of entries) {
+      const key = `${e.applicationId}|${e.sandbox ? 1 : 0}|${topicFor(e)}`;
+      const g = groups.get(key);
+      if (g) g.push(e); else groups.set(key, [e]);
+    }
+    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx)));
+    return results.length === 1 ? results[0] : results.flat();
+  }
+
+  private async sendGroup(event: PushEvent, group: ApnsEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
+    const first = group[0];
+    const appId = first.applicationId;
+    const app = this.o.apps.get(appId);
+    if (!app) {
+      // Registered while the app was configured, since removed from PUSH_APPS_FILE: a configuration failure.
+      return group.map((e) => ({ token: e.deviceToken, action: 'fail', reason: 'UnknownApplication', app: appId }));
+    }
+    const topic = topicFor(first);
+    const voip = topic.endsWith('.voip');
+    const fitted = fitApnsPayload(event, { voip });
+    if (!fitted.ok) return group.map((e) => ({ token: e.deviceToken, action: 'drop', reason: 'PayloadTooLarge', app: appId }));
+    if (fitted.truncated) ctx.onTruncated();
+    const endpoint = this.endpoint(app, first.sandbox);
+    const base: OutgoingHttpHeaders = {
+      ':method': 'POST',
+      'apns-topic': topic,
+      'apns-push-type': voip ? 'voip' : 'background',
+      // Background (content-available) pushes must use priority 5; VoIP is delivered at once (10).
+      'apns-priority': voip ? '10' : '5',
+      'apns-expiration': String(Math.floor(ctx.expiresAt / 1000)),
+      'content-type': 'application/json',
+    };
+    return Promise.all(group.map((e) => this.sendOne(endpoint, base, fitted.body, e, appId)));
+  }
+
+  private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsEntry, app: string, refreshed = false): Promise<TokenOutcome> {
+    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.deviceToken}`, 'apns-id': randomUUID() };
+    const auth = endpoint.authorization();
+    if (auth) headers.authorization = auth;
+    const started = performance.now();
+    const token = entry.deviceToken;
+    try {
+      const res = await endpoint.pool.request(headers, body);
+      const answeredAt = Date.now();
+      this.o.metrics.providerDuration.observe({ system: 'apns', status: String(res.status) }, (performance.now() - started) / 1000);
+      if (res.status === 200) return { token, action: 'delivered', reason: 'Success', app, answeredAt };
+      let reason: string | undefined;
+      let timestamp: number | undefined;
+      try {
+        const parsed = JSON.parse(res.body) as { reason?: unknown; timestamp?: unknown };
+        if (typeof parsed.reason === 'string') reason = parsed.reason;
+        if (typeof parsed.timestamp === 'number') timestamp = parsed.timestamp;
+      } catch { /* not JSON: the status alone decides */ }
+      const rule = apnsRule(res.status, reason);
+      if (rule.refreshCredentials && !refreshed) {
+        endpoint.refresh(true);
+        return this.sendOne(endpoint, base, body, entry, app, true);
+      }
+      const out: TokenOutcome = { token, action: rule.action, reason: reason ?? String(res.status), app, answeredAt };
+      const wait = parseRetryAfter(res.headers['retry-after']);
+      if (wait !== undefined) out.retryAfterMs = wait;
+      if (res.status === 410 && reason === 'Unregistered') {
+        // Prune only what was registered before Apple learned the token was dead; no timestamp = now.
+        out.invalidSince = timestamp ?? answeredAt;
+      }
+      return out;
+    } catch (e) {
+      const kind = e instanceof H2TransportError ? e.kind : 'connection';
+      this.o.metrics.providerDuration.observe({ system: 'apns', status: '0' }, (performance.now() - started) / 1000);
+      return { token, action: TRANSPORT_ERROR_RULE.action, reason: kind, app };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.endpoints.values()].map((ep) => ep.pool.close()));
+    this.endpoints.clear();
+  }
+}

@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Every delivery metric a worker exports; names and labels are catalogued in docs/operations.md. */
+export function createDeliveryMetrics(registry: Registry) {
+  return {
+    deliveries: new Counter({
+      name: 'pushfleet_deliveries_total',
+      help: 'Per-token send outcomes by system, app, event type, action and provider reason',
+      labelNames: ['system', 'app', 'event', 'outcome', 'reason'] as const,
+      registers: [registry],
+    }),
+    jobs: new Counter({
+      name: 'pushfleet_jobs_total',
+      help: 'Jobs processed by system and result (done, no_devices, expired, retry, circuit_open, dead_letter)',
+      labelNames: ['system', 'result'] as const,
+      registers: [registry],
+    }),
+    prunes: new Counter({
+      name: 'pushfleet_prunes_total',
+      help: 'Tokens removed from the registry on a provider answer, by system and reason',
+      labelNames: ['system', 'reason'] as const,
+      registers: [registry],
+    }),
+    replacements: new Counter({
+      name: 'pushfleet_replacements_total',
+      help: 'Registration ids replaced by the provider\'s canonical id, by system and result',
+      labelNames: ['system', 'result'] as const,
+      registers: [registry],
+    }),
+    expired: new Counter({
+      name: 'pushfleet_events_expired_total',
+      help: 'Events dropped because their TTL passed before delivery, by system and event type',
+      labelNames: ['system', 'event'] as const,
+      registers: [registry],
+    }),
+    truncated: new Counter({
+      name: 'pushfleet_payloads_truncated_total',
+      help: 'Payloads whose text or user_name was shortened to fit the provider limit, by system and event type',
+      labelNames: ['system', 'event'] as const,
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'pushfleet_dead_lettered_total',
+      help: 'Jobs moved to the failed (dead-letter) set with tokens still owed, by system and cause',
+      labelNames: ['system', 'cause'] as const,
+      registers: [registry],
+    }),
+    attempts: new Counter({
+      name: 'pushfleet_send_attempts_total',
+      help: 'Send attempts (one per job attempt that reached the provider), by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'pushfleet_delivery_latency_seconds',
+      help: 'Enqueue to provider answer for delivered tokens, by system',
+      labelNames: ['system'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    providerDuration: new Histogram({
+      name: 'pushfleet_provider_request_duration_seconds',
+      help: 'Provider HTTP request duration by system and HTTP status (0 = no answer)',
+      labelNames: ['system', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    inflight: new Gauge({
+      name: 'pushfleet_provider_inflight_requests',
+      help: 'Provider requests (HTTP/2 streams) in flight, by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
+    circuitOpen: new Gauge({
+      name: 'pushfleet_circuit_open',
+      help: '1 while an app\'s circuit is open after repeated configuration failures',
+      labelNames: ['system', 'app'] as const,
+      registers: [registry],
+    }),
+    credentialFailures: new Counter({
+      name: 'pushfleet_credential_refresh_failures_total',
+      help: 'Provider credential refreshes that failed (APNs JWT signing, FCM OAuth token), by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type DeliveryMetrics = ReturnType<typeof createDeliveryMetrics>;

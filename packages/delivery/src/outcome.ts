@@ -1,0 +1,53 @@
+/**
+ * What to do with one token after one provider answer. Every provider adapter maps its answers to these
+ * through one table (apns-outcomes.ts, gcm-outcomes.ts), and the delivery worker acts on them without
+ * knowing which provider spoke.
+ */
+export type DeliveryAction =
+  /** The provider accepted the notification. */
+  | 'delivered'
+  /** Transient: send this token again later (backoff, honouring retry-after). */
+  | 'retry'
+  /** The token is dead: remove it from the registry. */
+  | 'prune'
+  /** The provider names a newer id for this device (GCM canonical id): swap it in the registry. */
+  | 'replace'
+  /** Give up on this token for this event, keep it registered (e.g. the event can never fit). */
+  | 'drop'
+  /** Our configuration is wrong (credentials, topic, API gone): keep the token, dead-letter the job, trip the app's circuit. */
+  | 'fail';
+
+export interface TokenOutcome {
+  token: string;
+  action: DeliveryAction;
+  /** The provider's reason, or our own for transport errors (timeout, goaway, connection). Closed set. */
+  reason: string;
+  /** The app the token belongs to, for metrics and the per-app circuit. */
+  app: string;
+  /** A provider-requested wait (Retry-After header, or a floor the table sets, e.g. quota errors). */
+  retryAfterMs?: number;
+  /** APNs 410: when Apple learned the token was invalid; we prune only entries registered before it. */
+  invalidSince?: number;
+  /** GCM canonical id for `replace`. */
+  canonicalToken?: string;
+  /** Enqueue→answer latency is measured for delivered tokens; the transport stamps the answer time. */
+  answeredAt?: number;
+}
+
+/** One row of a provider table. */
+export interface OutcomeRule {
+  action: DeliveryAction;
+  /** Minimum wait before retrying this token (e.g. FCM QUOTA_EXCEEDED: at least 60 s). */
+  minRetryAfterMs?: number;
+  /** Re-sign the provider credential and resend once at once (APNs ExpiredProviderToken, FCM 401). */
+  refreshCredentials?: boolean;
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds; undefined when absent or nonsense. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Math.min(Number(v) * 1000, 3_600_000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - now), 3_600_000);
+}

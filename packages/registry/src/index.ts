@@ -1,0 +1,3 @@
+export * from './keys';
+export * from './registry';
+export * from './rate-limit';

@@ -1,0 +1,82 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { createProducer, Producer } from '@pushfleet/producer';
+import { createApiApp } from '../../apps/api/src/app';
+import { createUserAuthenticator, UserAuthOptions } from '../../apps/api/src/auth';
+import { apiRedisOptions } from '../../apps/api/src/redis-options';
+import { testRedisUrl, uniquePrefix } from './env';
+import { TEST_JWT_SECRET } from './jwt';
+
+export const TEST_APP_ID = '39JSDKGJ38.de.cospace.app';
+export const TEST_INTERNAL_TOKEN = 'internal-token-0123456789abcdef';
+
+export interface TestApi {
+  url: string;
+  prefix: string;
+  redis: Redis;
+  registry: TokenRegistry;
+  producer: Producer;
+  metrics: Registry;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** The real API app, in-process on port 0, on the run's throwaway Redis under a fresh prefix. */
+export async function startTestApi(opts: { redisUrl?: string; maxTokensPerUser?: number; rateLimitPerMinute?: number; auth?: UserAuthOptions; name?: string } = {}): Promise<TestApi> {
+  const prefix = uniquePrefix(opts.name ?? 'api');
+  const redis = new Redis(opts.redisUrl ?? testRedisUrl(), apiRedisOptions());
+  redis.on('error', () => undefined);
+  await redis.connect().catch(() => undefined);
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(s); } });
+  const metrics = new Registry();
+  const registry = new TokenRegistry(redis, { prefix, maxTokensPerUser: opts.maxTokensPerUser ?? 50 });
+  const producer = createProducer({ connection: redis, prefix, metrics });
+  const app = createApiApp({
+    redis,
+    registry,
+    rateLimiter: new RateLimiter(redis, registry.keys.rateLimitPrefix, opts.rateLimitPerMinute ?? 0),
+    authenticate: createUserAuthenticator(opts.auth ?? { secret: TEST_JWT_SECRET }),
+    producer,
+    internalTokens: [TEST_INTERNAL_TOKEN],
+    knownApplicationIds: new Set([TEST_APP_ID]),
+    gcmSenderId: '4815162342',
+    metrics,
+    logger,
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    prefix,
+    redis,
+    registry,
+    producer,
+    metrics,
+    logs,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await producer.close().catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}
+
+export async function call(api: { url: string }, method: string, path: string, opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers['content-type'] ??= 'application/json'; }
+  const res = await fetch(api.url + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body: parsed, headers: res.headers };
+}

@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+
+/** The URL of the redis-server the Jest global setup started (never a Redis the run did not start). */
+export function testRedisUrl(): string {
+  const url = process.env.PUSHFLEET_TEST_REDIS_URL;
+  if (!url) throw new Error('PUSHFLEET_TEST_REDIS_URL is not set: run the tests through jest (global setup starts redis-server)');
+  return url;
+}
+
+/** A fresh hash-tag-free key prefix so test files never see each other's keys. */
+export function uniquePrefix(name: string): string {
+  return `t-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (no bare sleeps in tests). */
+export async function waitFor<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
