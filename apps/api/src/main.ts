@@ -35,8 +35,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const registry = new TokenRegistry(redis, { maxTokensPerUser: env.MAX_TOKENS_PER_USER });
-  const producer = createProducer({ connection: redis, metrics });
+  const registry = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX, maxTokensPerUser: env.MAX_TOKENS_PER_USER });
+  const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics });
   const app = createApiApp({
     redis,
     registry,

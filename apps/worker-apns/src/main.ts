@@ -42,6 +42,9 @@ async function main(): Promise<void> {
   await runWorkerProcess({
     system: 'apns',
     redisUrl: env.REDIS_URL,
+    prefix: env.PUSHFLEET_PREFIX,
+    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     metricsPort: env.METRICS_PORT,
     metricsHost: env.METRICS_HOST,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { commaList, Env, logLevel, parseEnv, port, positiveInt, nonNegativeInt, redisUrl } from './env';
+import { commaList, Env, keyPrefix, logLevel, parseEnv, port, positiveInt, nonNegativeInt, redisUrl } from './env';
 
 export const apiEnvSchema = z
   .object({
     PORT: port(3000),
     HOST: z.string().default('0.0.0.0'),
     REDIS_URL: redisUrl,
+    PUSHFLEET_PREFIX: keyPrefix,
     AUTH_JWT_SECRET: z.string().min(32, 'use at least 32 characters (256 bits) for an HS256 secret').optional(),
     AUTH_JWKS_URL: z.url().optional(),
     AUTH_JWT_ISSUER: z.string().optional(),

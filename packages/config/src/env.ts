@@ -35,3 +35,5 @@ export const jsonObject = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
+/** Prefix of every Redis key (queues and registry); change it to share one Redis between deployments. */
+export const keyPrefix = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (no ":" or braces)').default('pushfleet');

@@ -1,10 +1,14 @@
 import { z } from 'zod';
-import { Env, jsonObject, logLevel, parseEnv, port, positiveInt, redisUrl } from './env';
+import { Env, jsonObject, keyPrefix, logLevel, parseEnv, port, positiveInt, redisUrl } from './env';
 
 /** What both workers share: Redis, retry policy, circuit, event policy overrides, process settings. */
 const commonWorkerEnv = {
   REDIS_URL: redisUrl,
+  PUSHFLEET_PREFIX: keyPrefix,
   METRICS_PORT: port(9100),
+  /** BullMQ lock: a crashed worker's jobs are handed to another after about this long. */
+  WORKER_LOCK_DURATION_MS: positiveInt(30_000),
+  WORKER_STALLED_INTERVAL_MS: positiveInt(15_000),
   METRICS_HOST: z.string().default('0.0.0.0'),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   RETRY_BASE_DELAY_MS: positiveInt(1000),

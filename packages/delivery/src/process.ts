@@ -11,6 +11,9 @@ import type { PushTransport } from './transport';
 export interface WorkerProcessOptions<Entry> {
   system: PushSystem;
   redisUrl: string;
+  prefix: string;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
   metricsPort: number;
   metricsHost: string;
   shutdownTimeoutMs: number;
@@ -41,10 +44,13 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.registry);
-  const tokens = new TokenRegistry(redis);
+  const tokens = new TokenRegistry(redis, { prefix: o.prefix });
   const worker = new DeliveryWorker<Entry>({
     system: o.system,
     connection: redis,
+    prefix: o.prefix,
+    lockDurationMs: o.lockDurationMs,
+    stalledIntervalMs: o.stalledIntervalMs,
     registry: tokens,
     loadEntries: (owner) => o.loadEntries(tokens, owner),
     transport: o.transport,

@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { generateApnsKey } from '@pushfleet/sandbox';
+
+export const DEMO_APP_ID = '39JSDKGJ38.de.cospace.app';
+
+export interface DemoSecrets {
+  jwtSecret: string;
+  internalToken: string;
+  adminToken: string;
+  gcmApiKey: string;
+  userId: string;
+  pushAppsFile: string;
+  apnsKey: { keyId: string; teamId: string; publicKeyPem: string };
+}
+
+/**
+ * Fresh secrets for a local run: an HS256 secret for user JWTs, an internal token, an admin token, a GCM
+ * key and an APNs p8 key registered with the sandbox. Written under `dir` (git-ignored), never logged.
+ */
+export function createDemoSecrets(dir: string): DemoSecrets {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const key = generateApnsKey({ keyId: 'DEMOKEY123', teamId: '39JSDKGJ38' });
+  const keyFile = path.join(dir, `AuthKey_${key.keyId}.p8`);
+  fs.writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
+  const pushAppsFile = path.join(dir, 'push-apps.json');
+  fs.writeFileSync(pushAppsFile, JSON.stringify({
+    apns: { apps: [{ application_id: DEMO_APP_ID, token: { key_file: path.basename(keyFile), key_id: key.keyId, team_id: key.teamId } }] },
+  }, null, 2));
+  return {
+    jwtSecret: randomBytes(32).toString('base64url'),
+    internalToken: `pfi_${randomBytes(24).toString('base64url')}`,
+    adminToken: `pfa_${randomBytes(24).toString('base64url')}`,
+    gcmApiKey: `AIza${randomBytes(20).toString('base64url')}`,
+    userId: randomUUID(),
+    pushAppsFile,
+    apnsKey: { keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem },
+  };
+}
+
+export async function demoUserToken(secrets: DemoSecrets, days = 7): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(secrets.userId).setIssuedAt().setExpirationTime(`${days}d`).sign(new TextEncoder().encode(secrets.jwtSecret));
+}

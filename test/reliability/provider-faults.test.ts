@@ -1,0 +1,76 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { startApnsRig, ApnsRig, APP_ID, specEvents, counterValue } from '../support/delivery';
+import { waitFor } from '../support/env';
+
+// Provider misbehaviour against the real worker, real BullMQ and the sandbox over TLS + HTTP/2.
+let rig: ApnsRig;
+
+beforeAll(async () => {
+  rig = await startApnsRig('faults');
+  rig.startWorker({ maxAttempts: 12, concurrency: 50, requestTimeoutMs: 500, circuit: { threshold: 1000, cooldownMs: 1000 } });
+});
+afterAll(() => rig.close());
+afterEach(() => rig.sandbox.behaviours.clear());
+
+async function users(n: number) {
+  const list = Array.from({ length: n }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
+  await Promise.all(list.map((u) => rig.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
+  return list;
+}
+const ok = (token: string) => rig.sandbox.recorder.deliveries({ token, system: 'apns' }).filter((d) => d.status === 200).length;
+
+test('a 503 storm on half the requests: every token delivered exactly once, none pruned', async () => {
+  const list = await users(100);
+  rig.sandbox.behaviours.set({ system: 'apns', ratio: 0.5, status: 503, reason: 'ServiceUnavailable' });
+  await rig.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[1] })));
+  await waitFor(() => list.every((u) => ok(u.token) >= 1), { timeoutMs: 30_000, what: 'all delivered through the storm' });
+  expect(list.map((u) => ok(u.token))).toEqual(list.map(() => 1));
+  const failed = list.reduce((n, u) => n + rig.sandbox.recorder.deliveries({ token: u.token }).filter((d) => d.status === 503).length, 0);
+  expect(failed).toBeGreaterThan(20); // the storm really hit
+  for (const u of list) expect((await rig.registry.apnsEntries(u.owner)).length).toBe(1);
+  expect(await counterValue(rig.metrics, 'pushfleet_prunes_total')).toBe(0);
+});
+
+test('a black-holed connection: requests time out, the connection is replaced, deliveries resume', async () => {
+  const list = await users(20);
+  rig.sandbox.behaviours.set({ system: 'apns', blackHole: true, times: 6 });
+  await rig.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[0] })));
+  await waitFor(() => list.every((u) => ok(u.token) === 1), { timeoutMs: 20_000, what: 'deliveries after the black hole' });
+  expect(await counterValue(rig.metrics, 'pushfleet_deliveries_total', { reason: 'timeout' })).toBeGreaterThanOrEqual(1);
+  expect(rig.sandbox.recorder.stats().byStatus['0']).toBeGreaterThanOrEqual(6);
+});
+
+test('GOAWAY mid-flight: the streams it killed are retried on a new connection', async () => {
+  const list = await users(30);
+  rig.sandbox.behaviours.set({ system: 'apns', goaway: { reason: 'Shutdown' }, times: 1, latencyMs: 20 });
+  await rig.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[2] })));
+  await waitFor(() => list.every((u) => ok(u.token) === 1), { timeoutMs: 20_000, what: 'deliveries after GOAWAY' });
+});
+
+test('ExpiredProviderToken: the JWT is re-signed and the token resent at once', async () => {
+  const [u] = await users(1);
+  rig.sandbox.behaviours.set({ token: u.token, status: 403, reason: 'ExpiredProviderToken', times: 1 });
+  await rig.producer.publish({ ...specEvents(u.owner)[3] });
+  await waitFor(() => ok(u.token) === 1, { what: 'delivery after re-signing' });
+  const [first, second] = rig.sandbox.recorder.deliveries({ token: u.token });
+  expect(first.status).toBe(403);
+  expect(second.headers.authorization).not.toEqual(first.headers.authorization);
+});
+
+test('repeated configuration failures open the app\'s circuit: later jobs wait instead of hammering Apple', async () => {
+  const list = await users(12);
+  const local = await startApnsRig('circuit');
+  try {
+    local.startWorker({ concurrency: 1, circuit: { threshold: 3, cooldownMs: 60_000 } });
+    await Promise.all(list.map((u) => local.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
+    local.sandbox.behaviours.set({ system: 'apns', status: 403, reason: 'InvalidProviderToken' });
+    await local.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[0] })));
+    await waitFor(async () => (await local.queue.getJobCounts('failed', 'delayed')).delayed >= 1, { what: 'a job held by the open circuit' });
+    await waitFor(async () => { const c = await local.queue.getJobCounts('wait', 'active'); return c.wait + c.active === 0; }, { what: 'queue drained into failed/delayed' });
+    expect(local.sandbox.recorder.totals().apns).toBe(3);
+    expect(await counterValue(local.metrics, 'pushfleet_circuit_open', { app: APP_ID })).toBe(1);
+    for (const u of list) expect(await local.registry.apnsEntries(u.owner)).toHaveLength(1);
+  } finally {
+    await local.close();
+  }
+});

@@ -1,0 +1,77 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { TokenRegistry } from '@pushfleet/registry';
+import { createProducer } from '@pushfleet/producer';
+import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
+import { APP_ID, specEvents } from '../support/delivery';
+import { reportFigure, testRedisUrl, uniquePrefix, waitFor } from '../support/env';
+import { startApnsWorkerProcess, writePushApps, FleetProcess } from '../support/fleet';
+
+// Real processes: the compiled APNs worker, killed and stopped under load; a new one finishes the work.
+let sandbox: Sandbox;
+let redis: Redis;
+const key = generateApnsKey({ keyId: 'CRASH12345', teamId: '39JSDKGJ38' });
+const procs: FleetProcess[] = [];
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+});
+afterAll(async () => {
+  for (const p of procs) await p.stop('SIGKILL');
+  await sandbox.close();
+  redis.disconnect();
+});
+
+async function loadUsers(prefix: string, n: number) {
+  const registry = new TokenRegistry(redis, { prefix });
+  const users = Array.from({ length: n }, (_, i) => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
+  await Promise.all(users.map((u) => registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
+  return users;
+}
+
+const delivered = (token: string) => sandbox.recorder.deliveries({ token, system: 'apns' }).filter((d) => d.status === 200).length;
+
+test.each([
+  ['SIGKILL', 'SIGKILL' as const],
+  ['SIGTERM', 'SIGTERM' as const],
+])('%s of a worker mid-batch: a new worker delivers every (event, token); duplicates bounded by what was in flight', async (_name, signal) => {
+  const prefix = uniquePrefix(`crash-${signal.toLowerCase()}`);
+  const pushAppsFile = writePushApps(key);
+  const users = await loadUsers(prefix, 300);
+  const tokens = new Set(users.map((u) => u.token));
+  sandbox.behaviours.clear();
+  // Slow answers keep many sends in flight when the signal lands.
+  const slow = sandbox.behaviours.set({ system: 'apns', latencyMs: 30 });
+  const concurrency = 20;
+  const first = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency), SHUTDOWN_TIMEOUT_MS: '3000' } });
+  procs.push(first);
+  const producer = createProducer({ connection: redis, prefix });
+  await producer.publishMany(users.map((u) => ({ ...specEvents(u.owner)[0] })));
+  await waitFor(() => users.filter((u) => delivered(u.token) > 0).length >= 60, { timeoutMs: 20_000, what: 'some deliveries before the signal' });
+  const exitedAt = Date.now();
+  first.child.kill(signal);
+  const code = await first.exited;
+  if (signal === 'SIGTERM') {
+    expect(code).toBe(0); // graceful: finished or handed back in-flight jobs within SHUTDOWN_TIMEOUT_MS
+    expect(Date.now() - exitedAt).toBeLessThan(5000);
+  }
+  const deliveredBefore = users.filter((u) => delivered(u.token) > 0).length;
+  expect(deliveredBefore).toBeLessThan(users.length); // the signal really landed mid-batch
+  sandbox.behaviours.remove(slow);
+
+  const second = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency) } });
+  procs.push(second);
+  await waitFor(() => users.every((u) => delivered(u.token) > 0), { timeoutMs: 30_000, what: 'every token delivered after the restart' });
+  const total = [...tokens].reduce((n, t) => n + delivered(t), 0);
+  const duplicates = total - users.length;
+  reportFigure(`${signal} duplicates (of ${users.length} events, concurrency ${concurrency})`, duplicates);
+  expect(duplicates).toBeLessThanOrEqual(concurrency);
+  if (signal === 'SIGTERM') expect(duplicates).toBe(0);
+  await producer.close();
+  await second.stop();
+  // Nothing secret or identifying in the worker logs.
+  const logs = [...first.logs, ...second.logs].join('\n');
+  for (const t of tokens) expect(logs).not.toContain(t);
+  expect(logs).not.toContain(key.privateKeyPem.split('\n')[1]);
+}, 90_000);

@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startProcess, ManagedProcess, waitForHttp } from '../../scripts/lib/processes';
+import { freePort } from '../../scripts/lib/redis-server';
+import type { Sandbox } from '@pushfleet/sandbox';
+import type { generateApnsKey } from '@pushfleet/sandbox';
+import { APP_ID } from './delivery';
+
+export interface FleetProcess extends ManagedProcess {
+  logs: string[];
+  port: number;
+}
+
+/** Writes a PUSH_APPS_FILE with the test app and its p8 key, as an operator would. */
+export function writePushApps(key: ReturnType<typeof generateApnsKey>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-apps-'));
+  fs.writeFileSync(path.join(dir, `AuthKey_${key.keyId}.p8`), key.privateKeyPem);
+  const file = path.join(dir, 'push-apps.json');
+  fs.writeFileSync(file, JSON.stringify({ apns: { apps: [{ application_id: APP_ID, token: { key_file: `AuthKey_${key.keyId}.p8`, key_id: key.keyId, team_id: key.teamId } }] } }));
+  return file;
+}
+
+/** A compiled APNs worker process (`npm test` builds first) against the sandbox, with fast stalled-job recovery. */
+export async function startApnsWorkerProcess(o: { redisUrl: string; prefix: string; sandbox: Sandbox; pushAppsFile: string; env?: Record<string, string> }): Promise<FleetProcess> {
+  const port = await freePort();
+  const logs: string[] = [];
+  const p = startProcess('worker-apns', 'apps/worker-apns/dist/main.js', {
+    REDIS_URL: o.redisUrl, PUSHFLEET_PREFIX: o.prefix, PUSH_APPS_FILE: o.pushAppsFile, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1',
+    APNS_PRODUCTION_URL: o.sandbox.apns.productionUrl, APNS_SANDBOX_URL: o.sandbox.apns.developmentUrl, APNS_CA_FILE: o.sandbox.caFile,
+    WORKER_LOCK_DURATION_MS: '2000', WORKER_STALLED_INTERVAL_MS: '500', RETRY_BASE_DELAY_MS: '50', RETRY_MAX_DELAY_MS: '500',
+    APNS_REQUEST_TIMEOUT_MS: '1000', LOG_LEVEL: 'info', ...(o.env ?? {}),
+  }, { quiet: true, onLine: (l) => logs.push(l) });
+  await ready(p, `http://127.0.0.1:${port}/readyz`, logs);
+  return Object.assign(p, { logs, port });
+}
+
+async function ready(p: ManagedProcess, url: string, logs: string[]): Promise<void> {
+  try {
+    await waitForHttp(url, 20_000, p);
+  } catch (e) {
+    await p.exited.catch(() => undefined);
+    throw new Error(`${(e as Error).message}\n${logs.join('\n')}`);
+  }
+}
+
+export async function startApiProcess(o: { redisUrl: string; prefix: string; pushAppsFile: string; jwtSecret: string; internalToken: string; env?: Record<string, string> }): Promise<FleetProcess> {
+  const port = await freePort();
+  const logs: string[] = [];
+  const p = startProcess('api', 'apps/api/dist/main.js', {
+    REDIS_URL: o.redisUrl, PUSHFLEET_PREFIX: o.prefix, PUSH_APPS_FILE: o.pushAppsFile, PORT: String(port), HOST: '127.0.0.1',
+    AUTH_JWT_SECRET: o.jwtSecret, INTERNAL_API_TOKENS: o.internalToken, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'info', ...(o.env ?? {}),
+  }, { quiet: true, onLine: (l) => logs.push(l) });
+  await ready(p, `http://127.0.0.1:${port}/readyz`, logs);
+  return Object.assign(p, { logs, port });
+}
