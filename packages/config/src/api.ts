@@ -22,6 +22,7 @@ export const apiEnvSchema = z
   .refine((e) => e.AUTH_JWT_SECRET || e.AUTH_JWKS_URL, {
     message: 'no user authentication configured: set AUTH_JWT_SECRET (HS256) and/or AUTH_JWKS_URL (RS256/ES256); the API refuses to start without it',
     path: ['AUTH_JWT_SECRET'],
+    when: () => true, // report it together with any other bad variable
   });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

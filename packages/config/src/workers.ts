@@ -40,7 +40,8 @@ export const gcmWorkerEnvSchema = z
   .object({
     ...commonWorkerEnv,
     METRICS_PORT: port(9102),
-    GCM_TRANSPORT: z.enum(['legacy', 'fcm-v1']).default('legacy'),
+    // Google shut the legacy HTTP API down in 2024: FCM v1 is the default, legacy is for compatible gateways.
+    GCM_TRANSPORT: z.enum(['legacy', 'fcm-v1']).default('fcm-v1'),
     GCM_API_KEY: z.string().optional(),
     GCM_LEGACY_URL: z.url().default('https://fcm.googleapis.com/fcm/send'),
     FCM_SERVICE_ACCOUNT_FILE: z.string().optional(),
@@ -57,6 +58,6 @@ export const gcmWorkerEnvSchema = z
   .superRefine((e, ctx) => {
     if (e.GCM_TRANSPORT === 'legacy' && !e.GCM_API_KEY) ctx.addIssue({ code: 'custom', path: ['GCM_API_KEY'], message: 'required with GCM_TRANSPORT=legacy' });
     if (e.GCM_TRANSPORT === 'fcm-v1' && !e.FCM_SERVICE_ACCOUNT_FILE) ctx.addIssue({ code: 'custom', path: ['FCM_SERVICE_ACCOUNT_FILE'], message: 'required with GCM_TRANSPORT=fcm-v1' });
-  });
+  }, { when: () => true }); // report these together with any other bad variable
 export type GcmWorkerEnv = z.infer<typeof gcmWorkerEnvSchema>;
 export const loadGcmWorkerEnv = (env: Env): GcmWorkerEnv => parseEnv(gcmWorkerEnvSchema, env);

@@ -9,8 +9,7 @@ import type { DeliveryMetrics } from './metrics';
 import type { TokenOutcome } from './outcome';
 import type { PushTransport } from './transport';
 
-/** The job data plus what the worker adds before a retry (its own attempt counter). */
-export type DeliveryJobData = PushJobData & { attempt?: number };
+export type DeliveryJobData = PushJobData;
 
 export interface RetryPolicy {
   /** Send attempts per job before it is dead-lettered with the tokens still owed. */

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { ConfigError, GcmWorkerEnv, loadGcmWorkerEnv } from '@pushfleet/config';
+import {
+  createDeliveryMetrics, DeliveryMetrics, FcmAuth, FcmV1Transport, GcmLegacyTransport, loadServiceAccount, PushTransport, runWorkerProcess,
+} from '@pushfleet/delivery';
+import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
+import type { GcmEntry } from '@pushfleet/registry';
+
+/** GCM_TRANSPORT picks the provider API: legacy HTTP through node-gcm, or FCM HTTP v1 (production). */
+function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Logger): PushTransport<GcmEntry> {
+  const ca = env.GCM_CA_FILE ? fs.readFileSync(env.GCM_CA_FILE, 'utf8') : undefined;
+  if (env.GCM_TRANSPORT === 'legacy') {
+    logger.warn({ system: 'gcm' }, 'GCM_TRANSPORT=legacy: Google shut the legacy HTTP API down in 2024; use fcm-v1 in production');
+    return new GcmLegacyTransport({
+      apiKey: env.GCM_API_KEY as string, // required with legacy (config schema)
+      url: env.GCM_LEGACY_URL,
+      ca,
+      requestTimeoutMs: env.GCM_REQUEST_TIMEOUT_MS,
+      maxSockets: env.GCM_CONNECTIONS * env.GCM_MAX_INFLIGHT,
+      metrics,
+      logger,
+    });
+  }
+  let serviceAccount;
+  try {
+    serviceAccount = loadServiceAccount(env.FCM_SERVICE_ACCOUNT_FILE as string); // required with fcm-v1
+  } catch (e) {
+    throw new ConfigError([`FCM_SERVICE_ACCOUNT_FILE: ${(e as Error).message}`]);
+  }
+  const projectId = env.FCM_PROJECT_ID ?? serviceAccount.project_id;
+  if (!projectId) throw new ConfigError(['FCM_PROJECT_ID: required when the service account file has no project_id']);
+  return new FcmV1Transport({
+    auth: new FcmAuth({ serviceAccount, ca, metrics, timeoutMs: env.GCM_REQUEST_TIMEOUT_MS }),
+    projectId,
+    baseUrl: env.FCM_BASE_URL,
+    ca,
+    connections: env.GCM_CONNECTIONS,
+    maxInflightPerConnection: env.GCM_MAX_INFLIGHT,
+    requestTimeoutMs: env.GCM_REQUEST_TIMEOUT_MS,
+    metrics,
+    logger,
+  });
+}
+
+async function main(): Promise<void> {
+  let env: GcmWorkerEnv;
+  try {
+    env = loadGcmWorkerEnv(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pushfleet worker-gcm: ${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
+  const logger = createLogger('worker-gcm', env.LOG_LEVEL);
+  const registry = createMetricsRegistry('worker-gcm');
+  const metrics = createDeliveryMetrics(registry);
+
+  let transport: PushTransport<GcmEntry>;
+  try {
+    transport = createTransport(env, metrics, logger);
+  } catch (e) {
+    if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`pushfleet worker-gcm: ${(e as Error).message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
+  await runWorkerProcess({
+    system: 'gcm',
+    redisUrl: env.REDIS_URL,
+    prefix: env.PUSHFLEET_PREFIX,
+    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    metricsPort: env.METRICS_PORT,
+    metricsHost: env.METRICS_HOST,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    concurrency: env.GCM_CONCURRENCY,
+    retry: { maxAttempts: env.GCM_MAX_ATTEMPTS, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
+    circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
+    eventPolicies: env.EVENT_POLICIES,
+    logger,
+    registry,
+    metrics,
+    transport,
+    loadEntries: (tokens, owner) => tokens.gcmEntries(owner),
+  });
+}
+
+main().catch((e) => {
+  process.stderr.write(`pushfleet worker-gcm: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+import type { DefaultJobOptions } from 'bullmq';
+import type { PushEvent } from './schema';
+
+/** The two push systems; each has its own queue and worker. */
+export type PushSystem = 'apns' | 'gcm';
+export const PUSH_SYSTEMS: readonly PushSystem[] = ['apns', 'gcm'];
+
+/** BullMQ key prefix: keys look like `pushfleet:{apns}:wait`. */
+export const QUEUE_PREFIX = 'pushfleet';
+
+/**
+ * Queue names carry a Redis Cluster hash tag, so all keys of one queue share one slot (BullMQ's Lua
+ * scripts need that) and the two queues can live on different shards.
+ */
+export const QUEUE_NAMES = { apns: '{apns}', gcm: '{gcm}' } as const satisfies Record<PushSystem, string>;
+
+/**
+ * The data of one job on the APNs or GCM queue. The producer writes `id`, `event` and `enqueuedAt` and
+ * nothing derived (no tokens, no payload): the worker reads the owner's tokens at send time.
+ */
+export interface PushJobData {
+  /** The event id, also the BullMQ job id in both queues (publishing the same id again is a no-op). */
+  id: string;
+  event: PushEvent;
+  /** When the producer accepted the event (ms since epoch); TTLs count from here, across retries. */
+  enqueuedAt: number;
+  /**
+   * Set by a worker before a retry: the tokens (or registration ids) still owed this event. Absent means
+   * all of the owner's tokens for this system.
+   */
+  tokens?: string[];
+  /** Set by a worker before a retry: the send attempt the retry will be (absent = 1). */
+  attempt?: number;
+}
+
+/**
+ * Options of every job the producer adds. Retention is bounded so Redis does not grow without limit
+ * (completed: 1 h or the last 10k; failed, i.e. the dead-letter set: 7 days or the last 100k). A job id
+ * dedupes only while its job is still kept, so these also bound the dedupe window.
+ *
+ * `attempts`/`backoff` cover unexpected errors only (a Redis blip while reading the registry, a bug): 10
+ * attempts, exponential from 1 s with jitter (about 8.5 min in all). Provider retries do not use them: the
+ * delivery worker reschedules the tokens still owed itself (moveToDelayed, which is not an attempt) and
+ * dead-letters with UnrecoverableError.
+ */
+export const DEFAULT_JOB_OPTIONS = Object.freeze({
+  attempts: 10,
+  backoff: Object.freeze({ type: 'exponential', delay: 1000, jitter: 0.5 }),
+  removeOnComplete: Object.freeze({ age: 3600, count: 10_000 }),
+  removeOnFail: Object.freeze({ age: 7 * 24 * 3600, count: 100_000 }),
+}) satisfies DefaultJobOptions;

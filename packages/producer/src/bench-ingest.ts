@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { JobsOptions, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  DEFAULT_JOB_OPTIONS,
+  PUSH_SYSTEMS,
+  PushEventInput,
+  PushJobData,
+  QUEUE_NAMES,
+  parsePushEventInput,
+} from '@pushfleet/events';
+import { ADD_BULK_CHUNK, createProducer } from './producer';
+
+export interface BenchIngestOptions {
+  /** A Redis the benchmark may fill (it removes its queues afterwards); use a throwaway one. */
+  redisUrl: string;
+  /** Events per round; each becomes two jobs (APNs and GCM queue). */
+  events: number;
+  /** Events per publishMany call (the HTTP API allows at most 1000). Default 1000. */
+  batchSize?: number;
+  /** publishMany calls in flight at once (like concurrent API requests). Default 2. */
+  concurrency?: number;
+  /** Producer and raw rounds alternate this many times; medians are reported. Default 3. */
+  rounds?: number;
+}
+
+export interface BenchIngestResult {
+  /** Events/s through producer.publishMany: validation, ids, job building, addBulk to both queues. */
+  producerEventsPerSec: number;
+  /** Jobs/s of bare queue.addBulk of the same, prebuilt jobs (both queues, same chunking and concurrency). */
+  rawAddBulkJobsPerSec: number;
+  /** rawAddBulkJobsPerSec / 2: the event rate bare addBulk allows, the ceiling for the producer. */
+  rawAddBulkEventsPerSec: number;
+  /** Events/s of validation alone (parsePushEventInput), no Redis. */
+  validateEventsPerSec: number;
+  events: number;
+  batchSize: number;
+  concurrency: number;
+  rounds: number;
+}
+
+const OWNER = '9aed5e94-3803-11e3-8475-0024e8f90cc0';
+
+/** A realistic mix: 70 % chat messages (short texts), 15 % faxes, 15 % call-reverse notices. */
+export function sampleEvents(n: number, idPrefix: string): PushEventInput[] {
+  const out: PushEventInput[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = `${idPrefix}-${i}`;
+    const k = i % 20;
+    if (k < 14) {
+      out[i] = {
+        id, owner: OWNER, message: 'chat_message', chat: '52a9fd3c-8aad-11e0-9138-0024e8f90cc0', uuid: 'c1aa1566-84d7-11e2-a7a8-0024e8f90cc0',
+        time: 1362407297 + i, user: '1de7257a-4f34-11e0-ab6e-0024e8f90cc1', user_name: 'John Doe', type: 'text',
+        text: `what's for lunch today? Message number ${i}, with some more words to make it a typical chat line.`,
+      };
+    } else if (k < 17) {
+      out[i] = { id, owner: OWNER, message: 'fax_new', fax: 'af729cc0-3251-11e2-81c1-0800200c9a66', phone: '+492215587412', page_count: String(1 + (i % 9)) };
+    } else {
+      out[i] = { id, owner: OWNER, message: 'dialplan_callreverse_start', phone_from: '+4989123248278', phone_to: '+492216698000' };
+    }
+  }
+  return out;
+}
+
+/** Runs `task(batch)` over `items` in batches, `concurrency` at a time; resolves with the elapsed seconds. */
+async function timed<T>(items: readonly T[], batchSize: number, concurrency: number, task: (batch: T[]) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) {
+      const start = next;
+      next += batchSize;
+      await task(items.slice(start, start + batchSize));
+    }
+  }));
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * Measures, in one run, events/s through `publishMany` next to bare `addBulk` of the same jobs, so the
+ * producer's own cost (validation, ids, job objects) shows as the gap between the two.
+ */
+export async function benchIngest(opts: BenchIngestOptions): Promise<BenchIngestResult> {
+  const batchSize = opts.batchSize ?? 1000;
+  const concurrency = opts.concurrency ?? 2;
+  const rounds = opts.rounds ?? 3;
+  const run = randomBytes(4).toString('hex');
+  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+  const prefixes: string[] = [];
+  const producerRates: number[] = [];
+  const rawRates: number[] = [];
+  const validateRates: number[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      // Alternate which goes first, and empty Redis of the previous measurement's jobs before each one,
+      // so neither side pays for the other's keys.
+      const order = round % 2 === 0 ? ['producer', 'raw'] : ['raw', 'producer'];
+      for (const what of order) {
+        const prefix = `bench-ingest-${run}-${what}${round}`;
+        prefixes.push(prefix);
+        if (what === 'producer') producerRates.push(await measureProducer(redis, prefix, opts.events, batchSize, concurrency, `p${round}`));
+        else rawRates.push(await measureRaw(redis, prefix, opts.events, batchSize, concurrency, `r${round}`));
+        await removePrefixes(redis, prefixes.splice(0));
+      }
+      // Validation alone.
+      const inputs = sampleEvents(opts.events, `v${round}`);
+      const v0 = process.hrtime.bigint();
+      for (const input of inputs) parsePushEventInput(input);
+      validateRates.push(opts.events / (Number(process.hrtime.bigint() - v0) / 1e9));
+    }
+  } finally {
+    await removePrefixes(redis, prefixes).catch(() => {});
+    await redis.quit().catch(() => redis.disconnect());
+  }
+  const raw = median(rawRates);
+  return {
+    producerEventsPerSec: Math.round(median(producerRates)),
+    rawAddBulkJobsPerSec: Math.round(raw),
+    rawAddBulkEventsPerSec: Math.round(raw / 2),
+    validateEventsPerSec: Math.round(median(validateRates)),
+    events: opts.events,
+    batchSize,
+    concurrency,
+    rounds,
+  };
+}
+
+/** Events/s through publishMany: validation, ids, job building, addBulk to both queues. */
+async function measureProducer(redis: Redis, prefix: string, events: number, batchSize: number, concurrency: number, idPrefix: string): Promise<number> {
+  const producer = createProducer({ connection: redis, prefix });
+  try {
+    await producer.publish(sampleEvents(1, `${idPrefix}-warmup`)[0]);
+    const inputs = sampleEvents(events, idPrefix);
+    const secs = await timed(inputs, batchSize, concurrency, (batch) => producer.publishMany(batch));
+    return events / secs;
+  } finally {
+    await producer.close();
+  }
+}
+
+/** Jobs/s of bare addBulk of the same jobs, built beforehand (same chunking, both queues in parallel). */
+async function measureRaw(redis: Redis, prefix: string, events: number, batchSize: number, concurrency: number, idPrefix: string): Promise<number> {
+  const enqueuedAt = Date.now();
+  const jobs = sampleEvents(events, idPrefix).map((input) => {
+    const r = parsePushEventInput(input);
+    if (!r.ok) throw new Error('sample event invalid');
+    const { id, ...event } = r.value;
+    const jobOpts: JobsOptions = { ...DEFAULT_JOB_OPTIONS, jobId: id };
+    return { name: event.message, data: { id: id!, event, enqueuedAt } as PushJobData, opts: jobOpts };
+  });
+  const queues = PUSH_SYSTEMS.map((s) => new Queue<PushJobData>(QUEUE_NAMES[s], { connection: redis, prefix }));
+  try {
+    await Promise.all(queues.map((q) => q.waitUntilReady()));
+    const secs = await timed(jobs, batchSize, concurrency, (batch) => Promise.all(queues.map(async (q) => {
+      for (let i = 0; i < batch.length; i += ADD_BULK_CHUNK) await q.addBulk(batch.slice(i, i + ADD_BULK_CHUNK));
+    })));
+    return (2 * events) / secs;
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+  }
+}
+
+/** Deletes every key under the given BullMQ prefixes (SCAN + UNLINK, no KEYS). */
+async function removePrefixes(redis: Redis, prefixes: string[]): Promise<void> {
+  for (const prefix of prefixes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}
+
+// `node packages/producer/dist/bench-ingest.js redis://127.0.0.1:6390 20000 [batchSize] [concurrency]`
+if (require.main === module) {
+  const [url, events, batchSize, concurrency] = process.argv.slice(2);
+  if (!url) {
+    console.error('usage: bench-ingest <redisUrl> [events=20000] [batchSize=1000] [concurrency=2]');
+    process.exit(2);
+  }
+  benchIngest({
+    redisUrl: url,
+    events: Number(events ?? 20000),
+    batchSize: batchSize ? Number(batchSize) : undefined,
+    concurrency: concurrency ? Number(concurrency) : undefined,
+  }).then(
+    (r) => console.log(JSON.stringify(r, null, 2)),
+    (e) => { console.error(e); process.exit(1); },
+  );
+}

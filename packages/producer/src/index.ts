@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './producer';
+export type { RejectReason } from './metrics';

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { JobsOptions, Queue } from 'bullmq';
+import { Redis, RedisOptions } from 'ioredis';
+import type { Registry } from 'prom-client';
+import {
+  DEFAULT_JOB_OPTIONS,
+  PUSH_SYSTEMS,
+  PushEventInput,
+  PushJobData,
+  QUEUE_NAMES,
+  QUEUE_PREFIX,
+  parsePushEventInput,
+} from '@pushfleet/events';
+import { InvalidEvent, InvalidEventsError, QueueUnavailableError } from './errors';
+import { ProducerMetrics } from './metrics';
+
+/** Jobs per `addBulk` call (one Redis pipeline). */
+export const ADD_BULK_CHUNK = 1000;
+
+export interface ProducerOptions {
+  /**
+   * An ioredis client (used as is, never closed by the producer; it must not use ioredis `keyPrefix`),
+   * or a Redis URL: the producer then opens its own fail-fast connection (see `redisOptions`).
+   */
+  connection: Redis | string;
+  /** BullMQ key prefix, default `pushfleet` (keys `pushfleet:{apns}:...`). */
+  prefix?: string;
+  /** Laid over `DEFAULT_JOB_OPTIONS`; `jobId` is always the event id. */
+  jobOptions?: Omit<JobsOptions, 'jobId'>;
+  /** Registers pushfleet_events_accepted_total, pushfleet_events_rejected_total, pushfleet_enqueue_duration_seconds. */
+  metrics?: Registry;
+  /**
+   * How long a publish waits for a connection that is still being opened before it fails with
+   * QueueUnavailableError. Default 800 ms, so an HTTP caller gets its 503 within a second.
+   */
+  readyTimeoutMs?: number;
+  /** Laid over the options of the producer's own connection (only when `connection` is a URL). */
+  redisOptions?: RedisOptions;
+}
+
+export interface Producer {
+  /** Validates and enqueues one event; resolves with its id (the given one or a new UUID). */
+  publish(input: PushEventInput): Promise<{ id: string }>;
+  /**
+   * Validates every event, then enqueues each to the APNs and the GCM queue. One invalid event rejects the
+   * whole batch (InvalidEventsError, nothing enqueued). Redis trouble: QueueUnavailableError.
+   */
+  publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }>;
+  /** Closes the queues, and the connection if the producer opened it. Later publishes fail. */
+  close(): Promise<void>;
+}
+
+/**
+ * Options of the connection a producer opens from a URL: fail fast instead of queueing commands while
+ * Redis is away, so callers can answer 503 at once; reconnect within a second once it is back.
+ */
+export const PRODUCER_REDIS_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 1000,
+  commandTimeout: 2000,
+  disconnectTimeout: 200, // ioredis keeps a dead socket's timer (default 2 s) alive after disconnect()
+  retryStrategy: (times: number) => Math.min(times * 100, 1000),
+};
+
+interface BulkJob {
+  name: string;
+  data: PushJobData;
+  opts: JobsOptions;
+}
+
+export function createProducer(options: ProducerOptions): Producer {
+  const ownConnection = typeof options.connection === 'string';
+  const redis = typeof options.connection === 'string'
+    ? new Redis(options.connection, { ...PRODUCER_REDIS_OPTIONS, ...options.redisOptions })
+    : options.connection;
+  let lastError: Error | undefined;
+  const onError = (err: Error) => { lastError = err; };
+  const onReadyAgain = () => { lastError = undefined; };
+  redis.on('error', onError); // also keeps ioredis from printing "Unhandled error event"
+  redis.on('ready', onReadyAgain);
+
+  const prefix = options.prefix ?? QUEUE_PREFIX;
+  const jobOptions: JobsOptions = { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions };
+  const queues = PUSH_SYSTEMS.map((system) => {
+    const queue = new Queue<PushJobData>(QUEUE_NAMES[system], { connection: redis, prefix });
+    queue.on('error', onError); // an 'error' without a listener would crash the process
+    return queue;
+  });
+  const metrics = options.metrics ? new ProducerMetrics(options.metrics) : undefined;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 800;
+  let closed = false;
+  let pendingReady: Promise<void> | undefined;
+
+  function unavailable(what: string, cause?: unknown): QueueUnavailableError {
+    const reason = cause instanceof Error ? cause.message : lastError?.message;
+    return new QueueUnavailableError(`${what}${reason ? `: ${reason}` : ''}`, { cause: cause ?? lastError });
+  }
+
+  /** Resolves when the connection can take commands; never waits longer than readyTimeoutMs. */
+  function ready(): Promise<void> {
+    const status = redis.status;
+    if (closed) return Promise.reject(new QueueUnavailableError('the producer is closed'));
+    if (status === 'ready') return Promise.resolve();
+    if (status === 'end') return Promise.reject(unavailable('the Redis connection is closed'));
+    // Between reconnect attempts: Redis was just found unreachable; do not make callers wait for it.
+    if (status === 'reconnecting' || status === 'close') return Promise.reject(unavailable('Redis is unreachable'));
+    if (status === 'wait') redis.connect().catch(() => { /* reported through 'error' */ });
+    pendingReady ??= new Promise<void>((resolve, reject) => {
+      const done = (err?: QueueUnavailableError) => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        redis.off('close', onClose);
+        redis.off('end', onClose);
+        pendingReady = undefined;
+        if (err) reject(err); else resolve();
+      };
+      const onReady = () => done();
+      const onClose = () => done(unavailable('Redis is unreachable'));
+      const timer = setTimeout(() => done(unavailable(`Redis did not answer within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+      redis.once('ready', onReady);
+      redis.once('close', onClose);
+      redis.once('end', onClose);
+    });
+    return pendingReady;
+  }
+
+  async function addInChunks(queue: Queue<PushJobData>, jobs: BulkJob[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += ADD_BULK_CHUNK) {
+      await queue.addBulk(jobs.length <= ADD_BULK_CHUNK ? jobs : jobs.slice(i, i + ADD_BULK_CHUNK));
+    }
+  }
+
+  async function publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }> {
+    const errors: InvalidEvent[] = [];
+    const jobs: BulkJob[] = new Array(inputs.length);
+    const ids: string[] = new Array(inputs.length);
+    const enqueuedAt = Date.now();
+    for (let index = 0; index < inputs.length; index++) {
+      const r = parsePushEventInput(inputs[index]);
+      if (!r.ok) {
+        for (const issue of r.issues) errors.push({ index, path: issue.path, message: issue.message });
+        continue;
+      }
+      const { id: givenId, ...event } = r.value;
+      const id = givenId ?? randomUUID();
+      ids[index] = id;
+      jobs[index] = { name: event.message, data: { id, event, enqueuedAt }, opts: { ...jobOptions, jobId: id } };
+    }
+    if (errors.length > 0) {
+      metrics?.rejected(inputs.length, 'invalid');
+      throw new InvalidEventsError(errors);
+    }
+    if (jobs.length === 0) return { ids };
+
+    const started = process.hrtime.bigint();
+    try {
+      await ready();
+      await Promise.all(queues.map((queue) => addInChunks(queue, jobs)));
+    } catch (err) {
+      metrics?.rejected(inputs.length, 'unavailable');
+      throw err instanceof QueueUnavailableError ? err : unavailable('enqueueing failed', err);
+    }
+    metrics?.accepted(jobs, Number(process.hrtime.bigint() - started) / 1e9);
+    return { ids };
+  }
+
+  return {
+    publishMany,
+    async publish(input) {
+      const { ids } = await publishMany([input]);
+      return { id: ids[0] };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all(queues.map((q) => q.close().catch(() => { /* closing anyway */ })));
+      if (ownConnection) {
+        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
+      }
+      redis.off('error', onError);
+      redis.off('ready', onReadyAgain);
+    },
+  };
+}
