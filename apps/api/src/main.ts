@@ -1,8 +1,11 @@
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError, loadApiEnv, loadPushApps, noPushApps } from '@pushfleet/config';
 import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
-import { checkRedis, createLogger, createMetricsRegistry } from '@pushfleet/observability';
+import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
+import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics } from '@pushfleet/observability';
+import { adminRouter } from './admin';
 import { createApiApp } from './app';
 import { createUserAuthenticator } from './auth';
 import { apiRedisOptions } from './redis-options';
@@ -36,6 +39,10 @@ async function main(): Promise<void> {
   }
 
   const registry = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX, maxTokensPerUser: env.MAX_TOKENS_PER_USER });
+  // Queue depth and oldest-job age are exported here, once, not by every worker scanning Redis.
+  const queues = PUSH_SYSTEMS.map((system) => ({ name: system, queue: new Queue(QUEUE_NAMES[system], { connection: redis, prefix: env.PUSHFLEET_PREFIX }) }));
+  for (const { queue } of queues) queue.on('error', (e) => logger.debug({ err: e.message }, 'queue connection error'));
+  registerQueueMetrics(metrics, queues);
   const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics });
   const app = createApiApp({
     redis,
@@ -48,6 +55,7 @@ async function main(): Promise<void> {
     gcmSenderId: env.GCM_SENDER_ID,
     metrics,
     logger,
+    extraRouters: [adminRouter({ queues, adminTokens: env.ADMIN_TOKENS, logger })],
   });
   const server = app.listen(env.PORT, env.HOST, () => {
     logger.info({ port: env.PORT, host: env.HOST, apnsApps: apps.apns.size }, 'api listening');
@@ -60,7 +68,11 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     server.close(async () => {
-      await producer.close().catch(() => undefined);
+      // BullMQ waits for a reconnecting client; never let a dead Redis hold the shutdown.
+      await Promise.race([
+        Promise.all([producer.close(), ...queues.map((q) => q.queue.close())]).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 3000).unref()),
+      ]);
       await redis.quit().catch(() => undefined);
       process.exit(0);
     });

@@ -276,6 +276,21 @@ describe.each<Kind>(['legacy', 'fcm-v1'])('%s transport', (kind) => {
     expect(await counterValue(r.metrics, 'pushfleet_dead_lettered_total', { system: 'gcm', cause: 'configuration' })).toBe(1);
     if (kind === 'legacy') expect(logLines.filter((l) => l.includes('switch to GCM_TRANSPORT=fcm-v1'))).toHaveLength(1);
   });
+  test('a storm on half of all requests: every id delivered exactly once, none pruned', async () => {
+    const r = rig();
+    const users = Array.from({ length: 40 }, () => ({ owner: randomUUID(), id: regIds('storm', 1)[0] }));
+    await Promise.all(users.map((u) => register(r, u.owner, [u.id])));
+    const prunesBefore = await counterValue(r.metrics, 'pushfleet_prunes_total');
+    // For a while (the first 30 failures), every second request fails.
+    if (kind === 'legacy') sandbox.behaviours.set({ system: 'gcm', ratio: 0.5, status: 503, times: 30 });
+    else sandbox.behaviours.set({ system: 'fcm', ratio: 0.5, status: 503, reason: 'UNAVAILABLE', times: 30 });
+    const { ids } = await r.producer.publishMany(users.map((u) => ({ ...specEvents(u.owner)[1] })));
+    for (const id of ids) expect(await settled(r, id, 20_000)).toBe('completed');
+    expect(users.map((u) => delivered(r, u.id))).toEqual(users.map(() => 1));
+    expect(users.reduce((n, u) => n + sent(r, u.id).filter((d) => d.status === 503).length, 0)).toBeGreaterThan(5);
+    for (const u of users) expect(await r.registry.gcmEntries(u.owner)).toHaveLength(1);
+    expect(await counterValue(r.metrics, 'pushfleet_prunes_total')).toBe(prunesBefore);
+  });
 });
 
 // --- one transport only --------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ export class DeliveryWorker<Entry> {
       }
     }
     await Promise.all(registryWrites);
-    for (const app of this.circuit.openApps()) metrics.circuitOpen.set({ system, app }, 1);
+    this.refreshCircuitGauge();
 
     if (stillOwed.length === 0) {
       metrics.jobs.inc({ system, result: 'done' });
@@ -184,6 +184,14 @@ export class DeliveryWorker<Entry> {
     await job.updateData(next);
     await job.moveToDelayed(Date.now() + delay, lockToken);
     throw new DelayedError();
+  }
+
+  /** 1 for each app whose circuit is open now, 0 once it has closed again. */
+  private readonly appsEverOpened = new Set<string>();
+  private refreshCircuitGauge(): void {
+    const open = new Set(this.circuit.openApps());
+    for (const app of open) this.appsEverOpened.add(app);
+    for (const app of this.appsEverOpened) this.o.metrics.circuitOpen.set({ system: this.o.system, app }, open.has(app) ? 1 : 0);
   }
 
   private async prune(owner: string, out: TokenOutcome): Promise<void> {

@@ -1,3 +1,4 @@
 export * from './logger';
 export * from './metrics';
 export * from './redis-checks';
+export * from './queue-metrics';

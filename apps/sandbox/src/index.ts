@@ -1,0 +1,13 @@
+export { startSandbox, issueClientCertificate } from './sandbox';
+export type { Sandbox, SandboxOptions } from './sandbox';
+export { Recorder } from './recorder';
+export type { RecordedRequest, DeliveryFilter, SandboxStats, SandboxSystem, SandboxEndpoint } from './recorder';
+export { Behaviours, behaviourRuleSchema } from './behaviours';
+export type { BehaviourRule, Behaviour, BehaviourState } from './behaviours';
+export { Credentials } from './credentials';
+export type { ApnsKeyRegistration, FcmServiceAccountRegistration, ApnsTokenAuth } from './credentials';
+export { generateApnsKey, generateServiceAccount } from './pki';
+export type { ClientCertificateOptions, GeneratedServiceAccount, ApnsEnvironment } from './pki';
+export { APNS_REASON_STATUS, FCM_ERROR_CODES, GCM_RESULT_ERRORS } from './reasons';
+export { signApnsProviderToken, h2Request } from './client';
+export type { H2Response } from './client';
