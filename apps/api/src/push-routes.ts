@@ -135,6 +135,11 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
     res.status(200).json({});
   });
 
+  router.all('/api/push', (_req, res) => {
+    res.setHeader('Allow', 'GET, POST');
+    sendError(res, 405, 'method-not-allowed');
+  });
+
   return router;
 }
 

@@ -224,6 +224,14 @@ describe('rate limiting and health', () => {
     }
   });
 
+  test('other methods on /api/push -> 405 with Allow; unknown paths -> 404 JSON', async () => {
+    const res = await call(api, 'DELETE', '/api/push', { token: alice });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, POST');
+    expect(res.body).toEqual({ status: 'method-not-allowed' });
+    expect(await call(api, 'GET', '/nope')).toMatchObject({ status: 404, body: { status: 'not-found' } });
+  });
+
   test('/healthz, /readyz and /metrics', async () => {
     expect((await call(api, 'GET', '/healthz')).status).toBe(200);
     expect((await call(api, 'GET', '/readyz')).status).toBe(200);
