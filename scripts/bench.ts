@@ -6,10 +6,11 @@
 //
 // A throwaway Redis, the sandbox in this process (counts only), the API and both workers as separate
 // processes like production. Phases: registration (U users x 2 tokens through POST /api/push), throughput
-// (N events per system alone, then both at once), latency (R events/s for S s), Redis memory per queued
-// event, the baselines (each in its own child process: node-apn direct, node-gcm direct, BullMQ no-op), and
-// ingestion (producer vs raw addBulk). Prints one table with pass/fail per target and writes the JSON to
-// bench-results/bench-<timestamp>.json (or --json PATH). See docs/benchmarks.md.
+// (N events, APNs alone then GCM alone, each followed at once by its baselines in their own child
+// processes: node-apn direct, BullMQ no-op, node-gcm direct; then both systems at once), latency (R events/s
+// for S s, then R/10 events/s), Redis memory per queued event, and ingestion (producer vs raw addBulk).
+// Prints one table with pass/fail per target and writes the JSON to bench-results/bench-<timestamp>.json
+// (or --json PATH). See docs/benchmarks.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -291,10 +292,9 @@ async function throughput(ctx: Ctx, label: string, systems: PushSystem[], events
   }
 }
 
-async function latency(ctx: Ctx): Promise<{ apns: LatencyStats; gcm: LatencyStats; achievedRate: number; events: number; unmatched: number }> {
-  const { rate, duration } = ctx.args;
+async function latency(ctx: Ctx, rate: number, duration: number, offset: number): Promise<{ rate: number; apns: LatencyStats; gcm: LatencyStats; achievedRate: number; events: number; unmatched: number }> {
   const total = Math.max(1, Math.round(rate * duration));
-  const events = benchEvents(ctx.seed, total, ctx.users, 2_000_000);
+  const events = benchEvents(ctx.seed, total, ctx.users, offset);
   const fifo: Record<PushSystem, Map<string, number[]>> = { apns: new Map(), gcm: new Map() };
   const lat: Record<PushSystem, number[]> = { apns: [], gcm: [] };
   let unmatched = 0;
@@ -348,7 +348,7 @@ async function latency(ctx: Ctx): Promise<{ apns: LatencyStats; gcm: LatencyStat
         p50: round(percentile(s, 50), 2), p95: round(percentile(s, 95), 2), p99: round(percentile(s, 99), 2), max: round(s[s.length - 1] ?? NaN, 2),
       };
     };
-    return { apns: stats(lat.apns), gcm: stats(lat.gcm), achievedRate: Math.round(total / publishSeconds), events: total, unmatched };
+    return { rate, apns: stats(lat.apns), gcm: stats(lat.gcm), achievedRate: Math.round(total / publishSeconds), events: total, unmatched };
   } finally {
     recorder.off('request', listener);
   }
@@ -437,27 +437,9 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
   await publishAll(ctx, benchEvents(seed, warm, users, 1_000_000));
   await waitForDeliveries(ctx, ['apns', 'gcm'], wbase, warm, 60_000, 'warm-up deliveries');
 
-  // 2. Throughput: each system alone (the fair comparison with a one-system baseline), then both at once.
+  // 2. Throughput, each system alone with its baseline right after it (the machine is shared and noisy:
+  // figures that are compared are taken next to each other), then both systems at once.
   const events = benchEvents(seed, args.events, users);
-  log(`throughput: ${args.events} events, APNs alone`);
-  const tApns = await throughput(ctx, 'apns-alone', ['apns'], events);
-  log(`throughput: ${args.events} events, GCM alone`);
-  const tGcm = await throughput(ctx, 'gcm-alone', ['gcm'], events);
-  log(`throughput: ${args.events} events, both systems at once`);
-  const tBoth = await throughput(ctx, 'both', ['apns', 'gcm'], events);
-  details.throughput = [tApns, tGcm, tBoth];
-
-  // 3. Latency at a fixed rate.
-  log(`latency: ${args.rate} events/s for ${args.duration} s`);
-  const lat = await latency(ctx);
-  details.latency = lat;
-
-  // 4. Redis bytes per queued event.
-  log(`memory: ${args.queued} events queued on paused queues`);
-  const qm = await queuedMemory(ctx);
-  details.queuedMemory = qm;
-
-  // 5. Baselines, each in its own process, against the same sandbox.
   const sandbox = fleet.sandbox;
   const baselineRun = async <T extends BaselineResult>(mode: T['mode'], params: object) => {
     const b0 = cpuSeconds();
@@ -468,6 +450,9 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     return { out, sandboxCpuSeconds: round(cpuSeconds() - b0), redisCpuSeconds: round((await redisCpuSeconds(admin)) - r0), wallSeconds: round(wall) };
   };
   const common = { seed, users: args.users, events: args.events, warmup: warm };
+
+  log(`throughput: ${args.events} events, APNs alone`);
+  const tApns = await throughput(ctx, 'apns-alone', ['apns'], events);
   log(`baseline: direct node-apn, ${args.apnsInflight} sends outstanding`);
   const aBase = sandbox.recorder.totals().apns;
   const bApns = await baselineRun<Extract<BaselineResult, { mode: 'apns' }>>('apns', {
@@ -476,16 +461,23 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     topic: 'de.cospace.app', inflight: args.apnsInflight,
   });
   const apnsCounted = sandbox.recorder.totals().apns - aBase;
+  log(`baseline: BullMQ addBulk + no-op worker, concurrency ${fleet.apnsEnv.APNS_CONCURRENCY}`);
+  const bMq = await baselineRun<Extract<BaselineResult, { mode: 'bullmq' }>>('bullmq', {
+    seed, users: args.users, jobs: args.events, redisUrl: redis.url, prefix: 'bench-baseline', concurrency: fleet.apnsEnv.APNS_CONCURRENCY,
+  });
+
+  log(`throughput: ${args.events} events, GCM alone`);
+  const tGcm = await throughput(ctx, 'gcm-alone', ['gcm'], events);
   log(`baseline: direct node-gcm, ${fleet.gcmEnv.GCM_CONCURRENCY} sends outstanding; multicast 1000 ids/request`);
   const gBase = sandbox.recorder.totals().gcm;
   const bGcm = await baselineRun<Extract<BaselineResult, { mode: 'gcm' }>>('gcm', {
     ...common, url: sandbox.google.legacyUrl, apiKey: fleet.secrets.gcmApiKey, inflight: fleet.gcmEnv.GCM_CONCURRENCY, multicastInflight: 10,
   });
   const gcmCounted = sandbox.recorder.totals().gcm - gBase;
-  log(`baseline: BullMQ addBulk + no-op worker, concurrency ${fleet.apnsEnv.APNS_CONCURRENCY}`);
-  const bMq = await baselineRun<Extract<BaselineResult, { mode: 'bullmq' }>>('bullmq', {
-    seed, users: args.users, jobs: args.events, redisUrl: redis.url, prefix: 'bench-baseline', concurrency: fleet.apnsEnv.APNS_CONCURRENCY,
-  });
+
+  log(`throughput: ${args.events} events, both systems at once`);
+  const tBoth = await throughput(ctx, 'both', ['apns', 'gcm'], events);
+  details.throughput = [tApns, tGcm, tBoth];
   details.baselines = {
     apns: { ...bApns, sandboxCountedRequests: apnsCounted },
     gcm: { ...bGcm, sandboxCountedIds: gcmCounted },
@@ -495,7 +487,21 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     if (run.failed) console.warn(`[bench] baseline ${name}: ${run.failed} of ${run.items} failed: ${run.failures.join('; ')}`);
   }
 
-  // 6. Ingestion.
+  // 3. Latency at the fixed rate, then at a tenth of it: the floor of the pipeline without a backlog.
+  log(`latency: ${args.rate} events/s for ${args.duration} s`);
+  const lat = await latency(ctx, args.rate, args.duration, 2_000_000);
+  const lowRate = Math.max(1, Math.round(args.rate / 10));
+  const lowDuration = Math.min(args.duration, 5);
+  log(`latency: ${lowRate} events/s for ${lowDuration} s`);
+  const latLow = await latency(ctx, lowRate, lowDuration, 2_500_000);
+  details.latency = { atRate: lat, atLowRate: latLow };
+
+  // 4. Redis bytes per queued event.
+  log(`memory: ${args.queued} events queued on paused queues`);
+  const qm = await queuedMemory(ctx);
+  details.queuedMemory = qm;
+
+  // 5. Ingestion.
   log(`ingestion: ${args.ingestEvents} events x ${args.ingestRounds} round(s), producer vs raw addBulk`);
   const ing = await runIngest(redis.url, args);
   details.ingest = ing;
@@ -528,6 +534,9 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     latency_apns_p50_ms: lat.apns.p50, latency_apns_p95_ms: lat.apns.p95, latency_apns_p99_ms: lat.apns.p99,
     latency_gcm_p50_ms: lat.gcm.p50, latency_gcm_p95_ms: lat.gcm.p95, latency_gcm_p99_ms: lat.gcm.p99,
     latency_achieved_events_per_s: lat.achievedRate,
+    latency_low_rate_events_per_s: latLow.achievedRate,
+    latency_low_rate_apns_p50_ms: latLow.apns.p50, latency_low_rate_apns_p99_ms: latLow.apns.p99,
+    latency_low_rate_gcm_p50_ms: latLow.gcm.p50, latency_low_rate_gcm_p99_ms: latLow.gcm.p99,
     ingest_producer_events_per_s: ing.producerEventsPerSec,
     ingest_raw_addbulk_events_per_s: ing.rawAddBulkEventsPerSec,
     ingest_ratio: round(ing.producerEventsPerSec / ing.rawAddBulkEventsPerSec, 2),
@@ -572,6 +581,7 @@ function table(r: Results): string {
     row('Redis CPU-s / 10k events (APNs alone) | BullMQ no-op worker CPU', fmt(f.redis_cpu_s_per_10k_apns_alone, 2), fmt(f.bullmq_noop_cpu_s_per_10k, 2));
     row(`APNs enqueue->receipt p50/p95/p99 ms @${fmt(f.latency_achieved_events_per_s)}/s`, `${fmt(f.latency_apns_p50_ms, 1)} / ${fmt(f.latency_apns_p95_ms, 1)} / ${fmt(f.latency_apns_p99_ms, 1)}`);
     row(`GCM enqueue->receipt p50/p95/p99 ms @${fmt(f.latency_achieved_events_per_s)}/s`, `${fmt(f.latency_gcm_p50_ms, 1)} / ${fmt(f.latency_gcm_p95_ms, 1)} / ${fmt(f.latency_gcm_p99_ms, 1)}`);
+    row(`APNs / GCM p50, p99 ms @${fmt(f.latency_low_rate_events_per_s)}/s (no backlog)`, `${fmt(f.latency_low_rate_apns_p50_ms, 1)}, ${fmt(f.latency_low_rate_apns_p99_ms, 1)} / ${fmt(f.latency_low_rate_gcm_p50_ms, 1)}, ${fmt(f.latency_low_rate_gcm_p99_ms, 1)}`);
     row('Redis bytes / registered token', fmt(f.redis_bytes_per_registered_token));
     row('Redis bytes / queued event (per job)', `${fmt(f.redis_bytes_per_queued_event)} (${fmt(f.redis_bytes_per_queued_job)})`);
   }

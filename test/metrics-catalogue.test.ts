@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { createDeliveryMetrics } from '@pushfleet/delivery';
+import { createDeliveryMetrics, registerApnsCredentialMetrics } from '@pushfleet/delivery';
 import { QUEUE_NAMES } from '@pushfleet/events';
 import { checkRedis, createMetricsRegistry, registerQueueMetrics } from '@pushfleet/observability';
 import { startTestApi, TestApi } from './support/api';
@@ -94,6 +94,7 @@ beforeAll(async () => {
   for (const m of worker.getMetricsAsArray() as unknown as { name: string }[]) defaults.add(m.name);
   add(worker, 'createMetricsRegistry');
   createDeliveryMetrics(worker);
+  registerApnsCredentialMetrics(worker, []);
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   await checkRedis(redis, pino({ level: 'silent' }), worker);
   add(worker, 'worker registry');

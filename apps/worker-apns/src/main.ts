@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import { Gauge } from 'prom-client';
 import { ConfigError, loadApnsWorkerEnv, loadPushApps } from '@pushfleet/config';
-import { ApnsTransport, certificateDaysLeft, createDeliveryMetrics, runWorkerProcess } from '@pushfleet/delivery';
+import { ApnsTransport, createDeliveryMetrics, registerApnsCredentialMetrics, runWorkerProcess } from '@pushfleet/delivery';
 import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
 
 async function main(): Promise<void> {
@@ -21,13 +20,7 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry('worker-apns');
   const metrics = createDeliveryMetrics(registry);
 
-  // Credential health: p8 keys loaded, certificate days to expiry.
-  const keyLoaded = new Gauge({ name: 'pushfleet_apns_key_loaded', help: '1 when the app\'s APNs p8 key loaded', labelNames: ['app'] as const, registers: [registry] });
-  const certDays = new Gauge({ name: 'pushfleet_apns_certificate_expiry_days', help: 'Days until the app\'s APNs client certificate expires', labelNames: ['app'] as const, registers: [registry] });
-  for (const app of apps.apns.values()) {
-    if (app.credentials.kind === 'token') keyLoaded.set({ app: app.applicationId }, app.credentials.keyPem.includes('PRIVATE KEY') ? 1 : 0);
-    else certDays.set({ app: app.applicationId }, certificateDaysLeft(app.credentials.certPem));
-  }
+  registerApnsCredentialMetrics(registry, apps.apns.values());
 
   const transport = new ApnsTransport({
     apps: apps.apns,
@@ -41,17 +34,9 @@ async function main(): Promise<void> {
   });
   await runWorkerProcess({
     system: 'apns',
-    redisUrl: env.REDIS_URL,
-    prefix: env.PUSHFLEET_PREFIX,
-    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
-    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
-    metricsPort: env.METRICS_PORT,
-    metricsHost: env.METRICS_HOST,
-    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    env,
     concurrency: env.APNS_CONCURRENCY,
-    retry: { maxAttempts: env.APNS_MAX_ATTEMPTS, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
-    circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
-    eventPolicies: env.EVENT_POLICIES,
+    maxAttempts: env.APNS_MAX_ATTEMPTS,
     logger,
     registry,
     metrics,

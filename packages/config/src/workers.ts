@@ -61,3 +61,6 @@ export const gcmWorkerEnvSchema = z
   }, { when: () => true }); // report these together with any other bad variable
 export type GcmWorkerEnv = z.infer<typeof gcmWorkerEnvSchema>;
 export const loadGcmWorkerEnv = (env: Env): GcmWorkerEnv => parseEnv(gcmWorkerEnvSchema, env);
+
+/** The settings every worker process shares (runWorkerProcess reads these). */
+export type CommonWorkerEnv = Pick<ApnsWorkerEnv, keyof typeof commonWorkerEnv>;

@@ -1,5 +1,6 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http2';
+import { Gauge, Registry } from 'prom-client';
 import type { ApnsApp } from '@pushfleet/config';
 import { fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsEntry } from '@pushfleet/registry';
@@ -85,6 +86,16 @@ export function topicFor(entry: ApnsEntry): string {
 /** Days until an APNs client certificate expires (credential health metric). */
 export function certificateDaysLeft(certPem: string, now = Date.now()): number {
   return (Date.parse(new X509Certificate(certPem).validTo) - now) / 86_400_000;
+}
+
+/** Credential health per app: p8 key loaded (1/0), client certificate days to expiry. */
+export function registerApnsCredentialMetrics(registry: Registry, apps: Iterable<ApnsApp>, now = Date.now()): void {
+  const keyLoaded = new Gauge({ name: 'pushfleet_apns_key_loaded', help: '1 when the app\'s APNs p8 key loaded', labelNames: ['app'] as const, registers: [registry] });
+  const certDays = new Gauge({ name: 'pushfleet_apns_certificate_expiry_days', help: 'Days until the app\'s APNs client certificate expires', labelNames: ['app'] as const, registers: [registry] });
+  for (const app of apps) {
+    if (app.credentials.kind === 'token') keyLoaded.set({ app: app.applicationId }, app.credentials.keyPem.includes('PRIVATE KEY') ? 1 : 0);
+    else certDays.set({ app: app.applicationId }, certificateDaysLeft(app.credentials.certPem, now));
+  }
 }
 
 export class ApnsTransport implements PushTransport<ApnsEntry> {

@@ -1,26 +1,20 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { CommonWorkerEnv } from '@pushfleet/config';
 import { Policies, PushSystem, resolvePolicies, policyOverridesSchema } from '@pushfleet/events';
 import { TokenRegistry } from '@pushfleet/registry';
 import { checkRedis, startOpsServer } from '@pushfleet/observability';
-import { DeliveryWorker, RetryPolicy } from './worker';
+import { DeliveryWorker } from './worker';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
 
 export interface WorkerProcessOptions<Entry> {
   system: PushSystem;
-  redisUrl: string;
-  prefix: string;
-  lockDurationMs: number;
-  stalledIntervalMs: number;
-  metricsPort: number;
-  metricsHost: string;
-  shutdownTimeoutMs: number;
+  /** Redis, metrics port, shutdown, retry, circuit and event-policy settings, as parsed from the env. */
+  env: CommonWorkerEnv;
   concurrency: number;
-  retry: RetryPolicy;
-  circuit: { threshold: number; cooldownMs: number };
-  eventPolicies?: unknown;
+  maxAttempts: number;
   logger: Logger;
   registry: Registry;
   metrics: DeliveryMetrics;
@@ -38,32 +32,32 @@ export function parsePolicies(raw: unknown): Policies {
  * provider connections, close Redis last).
  */
 export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): Promise<{ stop(): Promise<void> }> {
-  const { logger } = o;
-  const policies = parsePolicies(o.eventPolicies);
+  const { logger, env } = o;
+  const policies = parsePolicies(env.EVENT_POLICIES);
   // Workers wait for Redis forever (BullMQ needs maxRetriesPerRequest: null) and reconnect by themselves.
-  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.registry);
-  const tokens = new TokenRegistry(redis, { prefix: o.prefix });
+  const tokens = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX });
   const worker = new DeliveryWorker<Entry>({
     system: o.system,
     connection: redis,
-    prefix: o.prefix,
-    lockDurationMs: o.lockDurationMs,
-    stalledIntervalMs: o.stalledIntervalMs,
+    prefix: env.PUSHFLEET_PREFIX,
+    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     registry: tokens,
     loadEntries: (owner) => o.loadEntries(tokens, owner),
     transport: o.transport,
     policies,
-    retry: o.retry,
+    retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     concurrency: o.concurrency,
-    circuit: o.circuit,
+    circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
     metrics: o.metrics,
     logger,
   });
   const ops = await startOpsServer({
-    port: o.metricsPort,
-    host: o.metricsHost,
+    port: env.METRICS_PORT,
+    host: env.METRICS_HOST,
     registry: o.registry,
     probe: { ready: async () => (await redis.ping()) === 'PONG' && worker.worker.isRunning() },
   });
@@ -73,7 +67,7 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
   const stop = () => {
     stopping ??= (async () => {
       logger.info({ system: o.system }, 'shutting down: no new jobs, finishing in-flight ones');
-      await worker.close(o.shutdownTimeoutMs);
+      await worker.close(env.SHUTDOWN_TIMEOUT_MS);
       await o.transport.close().catch(() => undefined);
       await ops.close();
       await redis.quit().catch(() => redis.disconnect());
