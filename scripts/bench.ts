@@ -43,6 +43,8 @@ interface Args {
   queued: number;
   ingestEvents: number;
   ingestRounds: number;
+  /** Throughput rounds: each alternates pushfleet and the direct baseline per system; medians are reported. */
+  rounds: number;
   /** node-apn baseline: sends outstanding at once (node-apn has no cap of its own). */
   apnsInflight: number;
   only?: 'ingest';
@@ -53,13 +55,13 @@ interface Args {
   verbose: boolean;
 }
 
-const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--ingest-events N] [--apns-inflight N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--profile] [--verbose]';
+const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--rounds K] [--ingest-events N] [--apns-inflight N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--profile] [--verbose]';
 
 export function parseArgs(argv: string[]): Args {
   const quick = argv.includes('--quick');
   const a: Args = quick
-    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false }
-    : { quick, users: 5000, events: 20_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false };
+    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, rounds: 1, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false }
+    : { quick, users: 5000, events: 10_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, rounds: 3, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false };
   const positive = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number\n${USAGE}`);
@@ -73,6 +75,7 @@ export function parseArgs(argv: string[]): Args {
     else if (f === '--rate') a.rate = positive(f, argv[++i]);
     else if (f === '--duration') a.duration = positive(f, argv[++i]);
     else if (f === '--queued') a.queued = Math.floor(positive(f, argv[++i]));
+    else if (f === '--rounds') a.rounds = Math.floor(positive(f, argv[++i]));
     else if (f === '--ingest-events') a.ingestEvents = Math.floor(positive(f, argv[++i]));
     else if (f === '--apns-inflight') a.apnsInflight = Math.floor(positive(f, argv[++i]));
     else if (f === '--only') {
@@ -451,41 +454,44 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
   };
   const common = { seed, users: args.users, events: args.events, warmup: warm };
 
-  log(`throughput: ${args.events} events, APNs alone`);
-  const tApns = await throughput(ctx, 'apns-alone', ['apns'], events);
-  log(`baseline: direct node-apn, ${args.apnsInflight} sends outstanding`);
-  const aBase = sandbox.recorder.totals().apns;
-  const bApns = await baselineRun<Extract<BaselineResult, { mode: 'apns' }>>('apns', {
-    ...common, port: sandbox.apns.developmentPort, caFile: sandbox.caFile,
-    keyFile: path.join(fleet.dir, `AuthKey_${fleet.secrets.apnsKey.keyId}.p8`), keyId: fleet.secrets.apnsKey.keyId, teamId: fleet.secrets.apnsKey.teamId,
-    topic: 'de.cospace.app', inflight: args.apnsInflight,
-  });
-  const apnsCounted = sandbox.recorder.totals().apns - aBase;
+  type ApnsBaseline = Extract<BaselineResult, { mode: 'apns' }>;
+  type GcmBaseline = Extract<BaselineResult, { mode: 'gcm' }>;
+  const rounds: { apns: ThroughputRun; nodeApn: Awaited<ReturnType<typeof baselineRun<ApnsBaseline>>> & { sandboxCountedRequests: number };
+    gcm: ThroughputRun; nodeGcm: Awaited<ReturnType<typeof baselineRun<GcmBaseline>>> & { sandboxCountedIds: number } }[] = [];
+  for (let r = 1; r <= args.rounds; r++) {
+    const of = args.rounds > 1 ? ` (round ${r}/${args.rounds})` : '';
+    log(`throughput: ${args.events} events, APNs alone${of}`);
+    const apns = await throughput(ctx, 'apns-alone', ['apns'], events);
+    log(`baseline: direct node-apn, ${args.apnsInflight} sends outstanding${of}`);
+    const aBase = sandbox.recorder.totals().apns;
+    const nodeApn = await baselineRun<ApnsBaseline>('apns', {
+      ...common, port: sandbox.apns.developmentPort, caFile: sandbox.caFile,
+      keyFile: path.join(fleet.dir, `AuthKey_${fleet.secrets.apnsKey.keyId}.p8`), keyId: fleet.secrets.apnsKey.keyId, teamId: fleet.secrets.apnsKey.teamId,
+      topic: 'de.cospace.app', inflight: args.apnsInflight,
+    });
+    const sandboxCountedRequests = sandbox.recorder.totals().apns - aBase;
+    log(`throughput: ${args.events} events, GCM alone${of}`);
+    const gcm = await throughput(ctx, 'gcm-alone', ['gcm'], events);
+    log(`baseline: direct node-gcm, ${fleet.gcmEnv.GCM_CONCURRENCY} sends outstanding; multicast 1000 ids/request${of}`);
+    const gBase = sandbox.recorder.totals().gcm;
+    const nodeGcm = await baselineRun<GcmBaseline>('gcm', {
+      ...common, url: sandbox.google.legacyUrl, apiKey: fleet.secrets.gcmApiKey, inflight: fleet.gcmEnv.GCM_CONCURRENCY, multicastInflight: 10,
+    });
+    const sandboxCountedIds = sandbox.recorder.totals().gcm - gBase;
+    rounds.push({ apns, nodeApn: { ...nodeApn, sandboxCountedRequests }, gcm, nodeGcm: { ...nodeGcm, sandboxCountedIds } });
+    for (const [name, run] of [['node-apn', nodeApn.out.run], ['node-gcm per event', nodeGcm.out.perEvent], ['node-gcm multicast', nodeGcm.out.multicast]] as [string, MeasuredRun][]) {
+      if (run.failed) console.warn(`[bench] baseline ${name}: ${run.failed} of ${run.items} failed: ${run.failures.join('; ')}`);
+    }
+  }
   log(`baseline: BullMQ addBulk + no-op worker, concurrency ${fleet.apnsEnv.APNS_CONCURRENCY}`);
   const bMq = await baselineRun<Extract<BaselineResult, { mode: 'bullmq' }>>('bullmq', {
     seed, users: args.users, jobs: args.events, redisUrl: redis.url, prefix: 'bench-baseline', concurrency: fleet.apnsEnv.APNS_CONCURRENCY,
   });
-
-  log(`throughput: ${args.events} events, GCM alone`);
-  const tGcm = await throughput(ctx, 'gcm-alone', ['gcm'], events);
-  log(`baseline: direct node-gcm, ${fleet.gcmEnv.GCM_CONCURRENCY} sends outstanding; multicast 1000 ids/request`);
-  const gBase = sandbox.recorder.totals().gcm;
-  const bGcm = await baselineRun<Extract<BaselineResult, { mode: 'gcm' }>>('gcm', {
-    ...common, url: sandbox.google.legacyUrl, apiKey: fleet.secrets.gcmApiKey, inflight: fleet.gcmEnv.GCM_CONCURRENCY, multicastInflight: 10,
-  });
-  const gcmCounted = sandbox.recorder.totals().gcm - gBase;
-
   log(`throughput: ${args.events} events, both systems at once`);
   const tBoth = await throughput(ctx, 'both', ['apns', 'gcm'], events);
-  details.throughput = [tApns, tGcm, tBoth];
-  details.baselines = {
-    apns: { ...bApns, sandboxCountedRequests: apnsCounted },
-    gcm: { ...bGcm, sandboxCountedIds: gcmCounted },
-    bullmq: bMq,
-  };
-  for (const [name, run] of [['node-apn', bApns.out.run], ['node-gcm per event', bGcm.out.perEvent], ['node-gcm multicast', bGcm.out.multicast]] as [string, MeasuredRun][]) {
-    if (run.failed) console.warn(`[bench] baseline ${name}: ${run.failed} of ${run.items} failed: ${run.failures.join('; ')}`);
-  }
+  details.rounds = rounds;
+  details.both = tBoth;
+  details.bullmq = bMq;
 
   // 3. Latency at the fixed rate, then at a tenth of it: the floor of the pipeline without a backlog.
   log(`latency: ${args.rate} events/s for ${args.duration} s`);
@@ -506,30 +512,51 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
   const ing = await runIngest(redis.url, args);
   details.ingest = ing;
 
-  // Figures.
-  const A = tApns.perSystem.apns!;
-  const G = tGcm.perSystem.gcm!;
+  // Figures: medians over the rounds; a ratio is the median of the per-round ratios (each taken from a
+  // pushfleet phase and the baseline run right after it).
+  const med = (xs: number[]) => { const v = [...xs].sort((p, q) => p - q); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
+  const per10k = (cpu: number) => (cpu / args.events) * 10_000;
+  const R = {
+    apns: rounds.map((r) => r.apns.perSystem.apns!.perSecond),
+    nodeApn: rounds.map((r) => r.nodeApn.out.run.perSecond),
+    gcm: rounds.map((r) => r.gcm.perSystem.gcm!.perSecond),
+    nodeGcm: rounds.map((r) => r.nodeGcm.out.perEvent.perSecond),
+    multicast: rounds.map((r) => r.nodeGcm.out.multicast.perSecond),
+    apnsCpu: rounds.map((r) => per10k(r.apns.cpuSeconds['worker-apns'])),
+    nodeApnCpu: rounds.map((r) => r.nodeApn.out.run.cpuSecondsPer10k),
+    gcmCpu: rounds.map((r) => per10k(r.gcm.cpuSeconds['worker-gcm'])),
+    nodeGcmCpu: rounds.map((r) => r.nodeGcm.out.perEvent.cpuSecondsPer10k),
+    redisCpu: rounds.map((r) => per10k(r.apns.cpuSeconds.redis)),
+  };
+  const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const spread = (xs: number[]) => ({ min: round(Math.min(...xs), 2), max: round(Math.max(...xs), 2) });
+  details.ratioSpread = {
+    apns_throughput_ratio: spread(ratios(R.apns, R.nodeApn)),
+    gcm_throughput_ratio: spread(ratios(R.gcm, R.nodeGcm)),
+    apns_cpu_ratio: spread(ratios(R.apnsCpu, R.nodeApnCpu)),
+    gcm_cpu_ratio: spread(ratios(R.gcmCpu, R.nodeGcmCpu)),
+  };
   Object.assign(figures, {
-    apns_e2e_deliveries_per_s: A.perSecond,
-    apns_direct_node_apn_per_s: bApns.out.run.perSecond,
-    apns_throughput_ratio: round(A.perSecond / bApns.out.run.perSecond, 2),
-    gcm_e2e_ids_per_s: G.perSecond,
-    gcm_direct_node_gcm_per_event_ids_per_s: bGcm.out.perEvent.perSecond,
-    gcm_throughput_ratio: round(G.perSecond / bGcm.out.perEvent.perSecond, 2),
-    gcm_direct_node_gcm_multicast_ids_per_s: bGcm.out.multicast.perSecond,
-    gcm_vs_multicast_ratio: round(G.perSecond / bGcm.out.multicast.perSecond, 3),
+    apns_e2e_deliveries_per_s: Math.round(med(R.apns)),
+    apns_direct_node_apn_per_s: Math.round(med(R.nodeApn)),
+    apns_throughput_ratio: round(med(ratios(R.apns, R.nodeApn)), 2),
+    gcm_e2e_ids_per_s: Math.round(med(R.gcm)),
+    gcm_direct_node_gcm_per_event_ids_per_s: Math.round(med(R.nodeGcm)),
+    gcm_throughput_ratio: round(med(ratios(R.gcm, R.nodeGcm)), 2),
+    gcm_direct_node_gcm_multicast_ids_per_s: Math.round(med(R.multicast)),
+    gcm_vs_multicast_ratio: round(med(ratios(R.gcm, R.multicast)), 4),
     both_apns_deliveries_per_s: tBoth.perSystem.apns!.perSecond,
     both_gcm_ids_per_s: tBoth.perSystem.gcm!.perSecond,
     bullmq_noop_jobs_per_s: bMq.out.drain.perSecond,
-    apns_vs_bullmq_noop_ratio: round(A.perSecond / bMq.out.drain.perSecond, 2),
+    apns_vs_bullmq_noop_ratio: round(med(R.apns) / bMq.out.drain.perSecond, 2),
     bullmq_addbulk_jobs_per_s: bMq.out.addBulk.perSecond,
-    worker_apns_cpu_s_per_10k: round((tApns.cpuSeconds['worker-apns'] / args.events) * 10_000),
-    node_apn_cpu_s_per_10k: bApns.out.run.cpuSecondsPer10k,
-    apns_cpu_ratio: round(tApns.cpuSeconds['worker-apns'] / args.events * 10_000 / bApns.out.run.cpuSecondsPer10k, 2),
-    worker_gcm_cpu_s_per_10k: round((tGcm.cpuSeconds['worker-gcm'] / args.events) * 10_000),
-    node_gcm_cpu_s_per_10k: bGcm.out.perEvent.cpuSecondsPer10k,
-    gcm_cpu_ratio: round(tGcm.cpuSeconds['worker-gcm'] / args.events * 10_000 / bGcm.out.perEvent.cpuSecondsPer10k, 2),
-    redis_cpu_s_per_10k_apns_alone: round((tApns.cpuSeconds.redis / args.events) * 10_000),
+    worker_apns_cpu_s_per_10k: round(med(R.apnsCpu), 2),
+    node_apn_cpu_s_per_10k: round(med(R.nodeApnCpu), 2),
+    apns_cpu_ratio: round(med(ratios(R.apnsCpu, R.nodeApnCpu)), 2),
+    worker_gcm_cpu_s_per_10k: round(med(R.gcmCpu), 2),
+    node_gcm_cpu_s_per_10k: round(med(R.nodeGcmCpu), 2),
+    gcm_cpu_ratio: round(med(ratios(R.gcmCpu, R.nodeGcmCpu)), 2),
+    redis_cpu_s_per_10k_apns_alone: round(med(R.redisCpu), 2),
     bullmq_noop_cpu_s_per_10k: bMq.out.drain.cpuSecondsPer10k,
     latency_apns_p50_ms: lat.apns.p50, latency_apns_p95_ms: lat.apns.p95, latency_apns_p99_ms: lat.apns.p99,
     latency_gcm_p50_ms: lat.gcm.p50, latency_gcm_p95_ms: lat.gcm.p95, latency_gcm_p99_ms: lat.gcm.p99,
@@ -570,14 +597,21 @@ function table(r: Results): string {
   const has = (k: string) => k in f;
   const x = (k: string) => (has(k) ? `${f[k].toFixed(2)}x` : '');
   if (has('apns_e2e_deliveries_per_s')) {
-    const d = r.details as { baselines: { apns: { out: { inflight: number } }; gcm: { out: { inflight: number } }; bullmq: { out: { concurrency: number } } } };
-    row('APNs deliveries/s (APNs alone) | node-apn direct', fmt(f.apns_e2e_deliveries_per_s), `${fmt(f.apns_direct_node_apn_per_s)} (${d.baselines.apns.out.inflight} out)`, x('apns_throughput_ratio'));
-    row('GCM ids/s (GCM alone) | node-gcm per event', fmt(f.gcm_e2e_ids_per_s), `${fmt(f.gcm_direct_node_gcm_per_event_ids_per_s)} (${d.baselines.gcm.out.inflight} out)`, x('gcm_throughput_ratio'));
+    const d = r.details as {
+      rounds: { nodeApn: { out: { inflight: number } }; nodeGcm: { out: { inflight: number } } }[];
+      bullmq: { out: { concurrency: number } };
+      ratioSpread: Record<string, { min: number; max: number }>;
+    };
+    const n = d.rounds.length;
+    const xr = (k: string) => (n > 1 && d.ratioSpread[k] ? `${x(k)} (${d.ratioSpread[k].min.toFixed(2)}-${d.ratioSpread[k].max.toFixed(2)})` : x(k));
+    rows[0][3] = n > 1 ? `ratio (range of ${n} rounds)` : 'ratio';
+    row('APNs deliveries/s (APNs alone) | node-apn direct', fmt(f.apns_e2e_deliveries_per_s), `${fmt(f.apns_direct_node_apn_per_s)} (${d.rounds[0].nodeApn.out.inflight} out)`, xr('apns_throughput_ratio'));
+    row('GCM ids/s (GCM alone) | node-gcm per event', fmt(f.gcm_e2e_ids_per_s), `${fmt(f.gcm_direct_node_gcm_per_event_ids_per_s)} (${d.rounds[0].nodeGcm.out.inflight} out)`, xr('gcm_throughput_ratio'));
     row('GCM ids/s | node-gcm multicast 1000 ids/req', fmt(f.gcm_e2e_ids_per_s), fmt(f.gcm_direct_node_gcm_multicast_ids_per_s), `${f.gcm_vs_multicast_ratio.toFixed(3)}x`);
     row('both at once: APNs / GCM deliveries/s', `${fmt(f.both_apns_deliveries_per_s)} / ${fmt(f.both_gcm_ids_per_s)}`);
-    row(`APNs jobs/s | BullMQ no-op worker (conc ${d.baselines.bullmq.out.concurrency})`, fmt(f.apns_e2e_deliveries_per_s), fmt(f.bullmq_noop_jobs_per_s), x('apns_vs_bullmq_noop_ratio'));
-    row('worker-apns CPU-s / 10k | node-apn', fmt(f.worker_apns_cpu_s_per_10k, 2), fmt(f.node_apn_cpu_s_per_10k, 2), x('apns_cpu_ratio'));
-    row('worker-gcm CPU-s / 10k | node-gcm per event', fmt(f.worker_gcm_cpu_s_per_10k, 2), fmt(f.node_gcm_cpu_s_per_10k, 2), x('gcm_cpu_ratio'));
+    row(`APNs jobs/s | BullMQ no-op worker (conc ${d.bullmq.out.concurrency})`, fmt(f.apns_e2e_deliveries_per_s), fmt(f.bullmq_noop_jobs_per_s), x('apns_vs_bullmq_noop_ratio'));
+    row('worker-apns CPU-s / 10k | node-apn', fmt(f.worker_apns_cpu_s_per_10k, 2), fmt(f.node_apn_cpu_s_per_10k, 2), xr('apns_cpu_ratio'));
+    row('worker-gcm CPU-s / 10k | node-gcm per event', fmt(f.worker_gcm_cpu_s_per_10k, 2), fmt(f.node_gcm_cpu_s_per_10k, 2), xr('gcm_cpu_ratio'));
     row('Redis CPU-s / 10k events (APNs alone) | BullMQ no-op worker CPU', fmt(f.redis_cpu_s_per_10k_apns_alone, 2), fmt(f.bullmq_noop_cpu_s_per_10k, 2));
     row(`APNs enqueue->receipt p50/p95/p99 ms @${fmt(f.latency_achieved_events_per_s)}/s`, `${fmt(f.latency_apns_p50_ms, 1)} / ${fmt(f.latency_apns_p95_ms, 1)} / ${fmt(f.latency_apns_p99_ms, 1)}`);
     row(`GCM enqueue->receipt p50/p95/p99 ms @${fmt(f.latency_achieved_events_per_s)}/s`, `${fmt(f.latency_gcm_p50_ms, 1)} / ${fmt(f.latency_gcm_p95_ms, 1)} / ${fmt(f.latency_gcm_p99_ms, 1)}`);
