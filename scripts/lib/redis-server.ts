@@ -43,7 +43,8 @@ export async function startRedis(opts: { port?: number; dir?: string; persist?: 
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
-    '--maxmemory-policy', 'noeviction', '--loglevel', 'notice'];
+    // noeviction and hash-max-listpack-value as recommended for production (docs/operations.md "Redis").
+    '--maxmemory-policy', 'noeviction', '--hash-max-listpack-value', '1024', '--loglevel', 'notice'];
   args.push('--appendonly', opts.persist ? 'yes' : 'no');
   if (opts.persist) args.push('--appendfsync', 'always');
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -27,7 +27,7 @@ export const apnsWorkerEnvSchema = z.object({
   APNS_PRODUCTION_URL: z.url().default('https://api.push.apple.com'),
   APNS_SANDBOX_URL: z.url().default('https://api.sandbox.push.apple.com'),
   APNS_CA_FILE: z.string().optional(),
-  APNS_CONCURRENCY: positiveInt(100),
+  APNS_CONCURRENCY: positiveInt(500),
   APNS_CONNECTIONS: positiveInt(1),
   APNS_MAX_INFLIGHT: positiveInt(500),
   APNS_REQUEST_TIMEOUT_MS: positiveInt(10_000),
@@ -49,7 +49,7 @@ export const gcmWorkerEnvSchema = z
     FCM_BASE_URL: z.url().default('https://fcm.googleapis.com'),
     /** Extra CA to trust for the Google endpoints (the sandbox's), like APNS_CA_FILE. */
     GCM_CA_FILE: z.string().optional(),
-    GCM_CONCURRENCY: positiveInt(100),
+    GCM_CONCURRENCY: positiveInt(300),
     GCM_CONNECTIONS: positiveInt(1),
     GCM_MAX_INFLIGHT: positiveInt(100),
     GCM_REQUEST_TIMEOUT_MS: positiveInt(10_000),
