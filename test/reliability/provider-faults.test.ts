@@ -74,3 +74,61 @@ test('repeated configuration failures open the app\'s circuit: later jobs wait i
     await local.close();
   }
 });
+
+test('an open circuit never dead-letters a job on its last attempt without sending', async () => {
+  const local = await startApnsRig('circuit-last');
+  try {
+    local.startWorker({ concurrency: 1, maxAttempts: 3, circuit: { threshold: 1, cooldownMs: 60_000 } });
+    const [a, b] = [randomUUID(), randomUUID()];
+    const [ta, tb] = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
+    await local.registry.addApns(a, { deviceToken: ta, applicationId: APP_ID, sandbox: false });
+    await local.registry.addApns(b, { deviceToken: tb, applicationId: APP_ID, sandbox: false });
+    local.sandbox.behaviours.set({ token: ta, status: 403, reason: 'InvalidProviderToken' });
+    const { id: first } = await local.producer.publish({ ...specEvents(a)[0] });
+    await waitFor(async () => (await local.queue.getJobState(first)) === 'failed', { what: 'the configuration failure that opens the circuit' });
+    // A job on its last attempt, for the app whose circuit is now open: it must wait, not die.
+    const event = { ...specEvents(b)[0] };
+    await local.queue.add(event.message, { id: 'last-attempt', event: event as never, enqueuedAt: Date.now(), attempt: 3, tokens: [tb] }, { jobId: 'last-attempt' });
+    await waitFor(async () => (await local.queue.getJobState('last-attempt')) === 'delayed', { what: 'the job held by the circuit' });
+    expect(local.sandbox.recorder.countFor(tb, 'apns')).toBe(0);
+  } finally {
+    await local.close();
+  }
+});
+
+test('hundreds of requests with one expired provider token re-sign it once', async () => {
+  // A fresh rig: the provider token has not been re-signed in the last minute.
+  const local = await startApnsRig('resign');
+  try {
+    local.startWorker({ concurrency: 60 });
+    const list = Array.from({ length: 60 }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
+    await Promise.all(list.map((u) => local.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
+    local.sandbox.behaviours.set({ system: 'apns', status: 403, reason: 'ExpiredProviderToken', times: 60 });
+    await local.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[2] })));
+    const delivered = (t: string) => local.sandbox.recorder.deliveries({ token: t }).filter((d) => d.status === 200);
+    await waitFor(() => list.every((u) => delivered(u.token).length === 1), { timeoutMs: 20_000, what: 'all delivered after re-signing' });
+    const tokensUsed = (status: number) => new Set(list.flatMap((u) => local.sandbox.recorder.deliveries({ token: u.token }).filter((d) => d.status === status).map((d) => String(d.headers.authorization))));
+    expect(tokensUsed(403).size).toBe(1);
+    expect(tokensUsed(200).size).toBe(1);
+    expect([...tokensUsed(200)][0]).not.toBe([...tokensUsed(403)][0]);
+  } finally {
+    await local.close();
+  }
+});
+
+test('shutdown is bounded even when a provider never answers', async () => {
+  const local = await startApnsRig('shutdown');
+  try {
+    const worker = local.startWorker({ concurrency: 5, requestTimeoutMs: 60_000 });
+    const [u] = [{ owner: randomUUID(), token: randomBytes(32).toString('hex') }];
+    await local.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false });
+    local.sandbox.behaviours.set({ token: u.token, blackHole: true });
+    await local.producer.publish({ ...specEvents(u.owner)[0] });
+    await waitFor(() => local.sandbox.recorder.countFor(u.token, 'apns') === 1, { what: 'the request in the black hole' });
+    const started = Date.now();
+    await worker.close(500);
+    expect(Date.now() - started).toBeLessThan(3000);
+  } finally {
+    await local.close();
+  }
+});

@@ -62,19 +62,24 @@ class ApnsEndpoint {
     });
   }
 
-  authorization(): string | undefined {
+  /** The provider token to send now, and its generation (to re-sign only that one if Apple calls it expired). */
+  authorization(): { header: string; generation: number } | undefined {
     if (!this.jwt) return undefined;
-    if (this.jwt.isExpired(JWT_MAX_AGE_S)) this.refresh(true);
-    return `bearer ${this.jwt.current}`;
+    if (this.jwt.isExpired(JWT_MAX_AGE_S)) this.jwt.regenerate(this.jwt.generation);
+    return { header: `bearer ${this.jwt.current}`, generation: this.jwt.generation };
   }
 
-  /** Re-sign after ExpiredProviderToken, at most once a minute (else Apple answers TooManyProviderTokenUpdates). */
-  refresh(force = false): void {
-    if (!this.jwt) return;
+  /**
+   * Apple said ExpiredProviderToken for a request signed with `generation`. Re-sign once per generation
+   * (hundreds of in-flight requests carry the same stale token) and at most once a minute, else Apple
+   * answers TooManyProviderTokenUpdates.
+   */
+  refreshAfterExpired(generation: number): void {
+    if (!this.jwt || generation !== this.jwt.generation) return;
     const now = Date.now();
-    if (!force && now - this.lastRefresh < JWT_MIN_REFRESH_INTERVAL_MS) return;
+    if (now - this.lastRefresh < JWT_MIN_REFRESH_INTERVAL_MS) return;
     this.lastRefresh = now;
-    this.jwt.regenerate(this.jwt.generation);
+    this.jwt.regenerate(generation);
   }
 }
 
@@ -158,7 +163,7 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
   private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsEntry, app: string, refreshed = false): Promise<TokenOutcome> {
     const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.deviceToken}`, 'apns-id': randomUUID() };
     const auth = endpoint.authorization();
-    if (auth) headers.authorization = auth;
+    if (auth) headers.authorization = auth.header;
     const started = performance.now();
     const token = entry.deviceToken;
     try {
@@ -175,7 +180,7 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
       } catch { /* not JSON: the status alone decides */ }
       const rule = apnsRule(res.status, reason);
       if (rule.refreshCredentials && !refreshed) {
-        endpoint.refresh(true);
+        if (auth) endpoint.refreshAfterExpired(auth.generation);
         return this.sendOne(endpoint, base, body, entry, app, true);
       }
       const out: TokenOutcome = { token, action: rule.action, reason: reason ?? String(res.status), app, answeredAt };

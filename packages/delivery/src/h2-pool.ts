@@ -35,6 +35,8 @@ interface Slot {
   connecting: Promise<ClientHttp2Session> | undefined;
   inflight: number;
   consecutiveTimeouts: number;
+  /** Our cap, lowered to the server's SETTINGS_MAX_CONCURRENT_STREAMS when that is smaller. */
+  limit: number;
 }
 
 interface Waiter {
@@ -56,8 +58,9 @@ export class H2Pool {
   private closed = false;
 
   constructor(private readonly opts: H2PoolOptions) {
-    this.slots = Array.from({ length: Math.max(1, opts.sessions ?? 1) }, () => ({ session: undefined, connecting: undefined, inflight: 0, consecutiveTimeouts: 0 }));
+    this.slots = Array.from({ length: Math.max(1, opts.sessions ?? 1) }, () => ({ session: undefined, connecting: undefined, inflight: 0, consecutiveTimeouts: 0, limit: 0 }));
     this.maxInflight = Math.max(1, opts.maxInflightPerSession ?? 500);
+    for (const slot of this.slots) slot.limit = this.maxInflight;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.deadAfter = opts.deadAfterTimeouts ?? 3;
   }
@@ -70,6 +73,7 @@ export class H2Pool {
     if (this.closed) throw new H2TransportError('connection', 'pool closed');
     const slot = await this.acquire();
     try {
+      if (this.closed) throw new H2TransportError('connection', 'pool closed');
       const session = await this.sessionFor(slot);
       return await this.stream(slot, session, headers, body);
     } finally {
@@ -80,7 +84,7 @@ export class H2Pool {
   private acquire(): Promise<Slot> {
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[(this.next + i) % this.slots.length];
-      if (slot.inflight < this.maxInflight) {
+      if (slot.inflight < slot.limit) {
         this.next = (this.next + i + 1) % this.slots.length;
         slot.inflight++;
         this.opts.onInflightChange?.(1);
@@ -91,8 +95,10 @@ export class H2Pool {
   }
 
   private release(slot: Slot): void {
-    const w = this.waiters.shift();
-    if (w) { w.resolve(slot); return; } // hand the slot over: inflight stays the same
+    if (slot.inflight <= slot.limit) {
+      const w = this.waiters.shift();
+      if (w) { w.resolve(slot); return; } // hand the slot over: inflight stays the same
+    }
     slot.inflight--;
     this.opts.onInflightChange?.(-1);
   }
@@ -103,18 +109,35 @@ export class H2Pool {
     if (slot.connecting) return slot.connecting;
     slot.connecting = new Promise<ClientHttp2Session>((resolve, reject) => {
       const session = http2.connect(this.opts.origin, { ...this.opts.tls, settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 } });
+      let settled = false;
       const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         slot.connecting = undefined;
         session.destroy();
         reject(new H2TransportError('connection', e.message));
       };
+      // A peer that accepts TCP but never completes TLS/HTTP2 must not hold requests forever.
+      const deadline = setTimeout(() => fail(new Error(`no HTTP/2 connection within ${this.timeoutMs} ms`)), this.timeoutMs);
       session.once('error', fail);
+      session.once('close', () => fail(new Error('connection closed before it was established')));
       session.once('connect', () => {
-        session.removeListener('error', fail);
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        session.removeAllListeners('error');
+        session.removeAllListeners('close');
         session.on('error', () => this.drop(slot, session));
         session.once('goaway', () => this.drop(slot, session));
         session.once('close', () => this.drop(slot, session));
         session.setLocalWindowSize?.(8 * 1024 * 1024);
+        const applyLimit = () => {
+          const peer = session.remoteSettings.maxConcurrentStreams;
+          slot.limit = Math.max(1, Math.min(this.maxInflight, peer ?? this.maxInflight));
+        };
+        applyLimit();
+        session.on('remoteSettings', applyLimit);
         slot.session = session;
         slot.connecting = undefined;
         slot.consecutiveTimeouts = 0;
@@ -185,6 +208,13 @@ export class H2Pool {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Queued requests fail now instead of waiting for a slot that will never free up.
+    for (const w of this.waiters.splice(0)) {
+      const slot = this.slots[0];
+      slot.inflight++;
+      this.opts.onInflightChange?.(1);
+      w.resolve(slot);
+    }
     await Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => {
       const s = slot.session;
       slot.session = undefined;

@@ -70,7 +70,9 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
       await worker.close(env.SHUTDOWN_TIMEOUT_MS);
       await o.transport.close().catch(() => undefined);
       await ops.close();
-      await redis.quit().catch(() => redis.disconnect());
+      // Redis last, and never waiting on a Redis that is gone.
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      redis.disconnect();
       logger.info({ system: o.system }, 'stopped');
     })();
     return stopping;

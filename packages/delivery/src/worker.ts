@@ -166,7 +166,7 @@ export class DeliveryWorker<Entry> {
     // Waiting on an open circuit is not an attempt.
     const next: DeliveryJobData = { ...data, tokens: stillOwed, attempt: outcomes.length ? attempt + 1 : attempt };
     const onlyConfigFailures = failed > 0 && failed === stillOwed.length;
-    if (onlyConfigFailures || attempt >= this.o.retry.maxAttempts) {
+    if (onlyConfigFailures || (outcomes.length > 0 && attempt >= this.o.retry.maxAttempts)) {
       await job.updateData({ ...next, attempt });
       const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
       metrics.deadLettered.inc({ system, cause });
@@ -208,13 +208,20 @@ export class DeliveryWorker<Entry> {
     this.o.metrics.replacements.inc({ system: this.o.system, result });
   }
 
-  /** Stop taking jobs; wait for in-flight ones up to `timeoutMs`, then hand the rest back (stalled recovery). */
+  /**
+   * Stop taking jobs; wait for in-flight ones up to `timeoutMs`. A job still running then is left to
+   * BullMQ's stalled-job recovery: once this process closes Redis its lock expires and another worker
+   * takes the job (BullMQ's close(true) would only return the same graceful promise, so it is not awaited).
+   */
   async close(timeoutMs: number): Promise<void> {
     const graceful = this.worker.close();
-    const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
-    if (timedOut) {
-      this.o.logger.warn({ system: this.o.system, timeoutMs }, 'shutdown timeout: in-flight jobs go back to the queue via stalled recovery');
-      await this.worker.close(true).catch(() => undefined);
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      graceful.then(() => false, () => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.o.logger.warn({ system: this.o.system, timeoutMs }, 'shutdown timeout: in-flight jobs go back to the queue via stalled recovery');
   }
+
 }

@@ -1,0 +1,35 @@
+import net from 'node:net';
+import { AddressInfo } from 'node:net';
+import { H2Pool, H2TransportError } from './h2-pool';
+
+// A peer that accepts TCP and never answers (no TLS handshake): a black-holed provider address.
+let silent: net.Server;
+const sockets: net.Socket[] = [];
+beforeAll(async () => {
+  silent = net.createServer((s) => { sockets.push(s); });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+});
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => silent.close(() => r()));
+});
+
+test('a connection that never completes fails the request after the timeout instead of hanging', async () => {
+  const pool = new H2Pool({ origin: `https://127.0.0.1:${(silent.address() as AddressInfo).port}`, requestTimeoutMs: 300, maxInflightPerSession: 1 });
+  const started = Date.now();
+  const results = await Promise.allSettled([pool.request({ ':path': '/' }, ''), pool.request({ ':path': '/' }, '')]);
+  expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(H2TransportError);
+  expect(Date.now() - started).toBeLessThan(3000);
+  expect(pool.inflight).toBe(0);
+  await pool.close();
+});
+
+test('close() fails queued requests at once', async () => {
+  const pool = new H2Pool({ origin: `https://127.0.0.1:${(silent.address() as AddressInfo).port}`, requestTimeoutMs: 10_000, maxInflightPerSession: 1 });
+  const first = pool.request({ ':path': '/' }, '').catch((e) => e);
+  const queued = pool.request({ ':path': '/' }, '').catch((e) => e);
+  await pool.close();
+  expect(await queued).toBeInstanceOf(H2TransportError);
+  await first;
+});
