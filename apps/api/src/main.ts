@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ConfigError, loadApiEnv, loadPushApps, noPushApps } from '@pushfleet/config';
+import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps } from '@pushfleet/config';
 import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
 import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
@@ -11,18 +11,10 @@ import { createUserAuthenticator } from './auth';
 import { apiRedisOptions } from './redis-options';
 
 async function main(): Promise<void> {
-  let env;
-  let apps;
-  try {
-    env = loadApiEnv(process.env);
-    apps = env.PUSH_APPS_FILE ? loadPushApps(env.PUSH_APPS_FILE, process.env) : noPushApps();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`pushfleet api: ${e.message}\n`);
-      process.exit(78);
-    }
-    throw e;
-  }
+  const { env, apps } = loadConfigOrExit('api', () => {
+    const env = loadApiEnv(process.env);
+    return { env, apps: env.PUSH_APPS_FILE ? loadPushApps(env.PUSH_APPS_FILE, process.env) : noPushApps() };
+  });
   const logger = createLogger('api', env.LOG_LEVEL);
   if (!env.PUSH_APPS_FILE) logger.warn('PUSH_APPS_FILE is not set: no APNs app is known, every APNs registration answers unknown-appid');
   if (env.INTERNAL_API_TOKENS.length === 0) logger.warn('INTERNAL_API_TOKENS is empty: POST /internal/events answers 401 to everyone');

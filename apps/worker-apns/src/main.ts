@@ -1,37 +1,28 @@
-import fs from 'node:fs';
-import { ConfigError, loadApnsWorkerEnv, loadPushApps } from '@pushfleet/config';
+import { loadApnsWorkerEnv, loadConfigOrExit, loadPushApps, readConfigFile } from '@pushfleet/config';
 import { ApnsTransport, createDeliveryMetrics, registerApnsCredentialMetrics, runWorkerProcess } from '@pushfleet/delivery';
 import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
 
 async function main(): Promise<void> {
-  let env;
-  let apps;
-  try {
-    env = loadApnsWorkerEnv(process.env);
-    apps = loadPushApps(env.PUSH_APPS_FILE, process.env);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`pushfleet worker-apns: ${e.message}\n`);
-      process.exit(78);
-    }
-    throw e;
-  }
+  const { env, apps, ca } = loadConfigOrExit('worker-apns', () => {
+    const env = loadApnsWorkerEnv(process.env);
+    return { env, apps: loadPushApps(env.PUSH_APPS_FILE, process.env), ca: env.APNS_CA_FILE ? readConfigFile('APNS_CA_FILE', env.APNS_CA_FILE) : undefined };
+  });
   const logger = createLogger('worker-apns', env.LOG_LEVEL);
   const registry = createMetricsRegistry('worker-apns');
   const metrics = createDeliveryMetrics(registry);
 
   registerApnsCredentialMetrics(registry, apps.apns.values());
 
-  const transport = new ApnsTransport({
+  const transport = loadConfigOrExit('worker-apns', () => new ApnsTransport({
     apps: apps.apns,
     productionUrl: env.APNS_PRODUCTION_URL,
     sandboxUrl: env.APNS_SANDBOX_URL,
-    ca: env.APNS_CA_FILE ? fs.readFileSync(env.APNS_CA_FILE, 'utf8') : undefined,
+    ca,
     connectionsPerEndpoint: env.APNS_CONNECTIONS,
     maxInflightPerConnection: env.APNS_MAX_INFLIGHT,
     requestTimeoutMs: env.APNS_REQUEST_TIMEOUT_MS,
     metrics,
-  });
+  }));
   await runWorkerProcess({
     system: 'apns',
     env,

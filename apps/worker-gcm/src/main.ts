@@ -1,6 +1,5 @@
-import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { ConfigError, GcmWorkerEnv, loadGcmWorkerEnv } from '@pushfleet/config';
+import { ConfigError, GcmWorkerEnv, loadConfigOrExit, loadGcmWorkerEnv, readConfigFile } from '@pushfleet/config';
 import {
   createDeliveryMetrics, DeliveryMetrics, FcmAuth, FcmV1Transport, GcmLegacyTransport, loadServiceAccount, PushTransport, runWorkerProcess,
 } from '@pushfleet/delivery';
@@ -9,7 +8,7 @@ import type { GcmEntry } from '@pushfleet/registry';
 
 /** GCM_TRANSPORT picks the provider API: legacy HTTP through node-gcm, or FCM HTTP v1 (production). */
 function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Logger): PushTransport<GcmEntry> {
-  const ca = env.GCM_CA_FILE ? fs.readFileSync(env.GCM_CA_FILE, 'utf8') : undefined;
+  const ca = env.GCM_CA_FILE ? readConfigFile('GCM_CA_FILE', env.GCM_CA_FILE) : undefined;
   if (env.GCM_TRANSPORT === 'legacy') {
     logger.warn({ system: 'gcm' }, 'GCM_TRANSPORT=legacy: Google shut the legacy HTTP API down in 2024; use fcm-v1 in production');
     return new GcmLegacyTransport({
@@ -44,30 +43,12 @@ function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Lo
 }
 
 async function main(): Promise<void> {
-  let env: GcmWorkerEnv;
-  try {
-    env = loadGcmWorkerEnv(process.env);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`pushfleet worker-gcm: ${e.message}\n`);
-      process.exit(78);
-    }
-    throw e;
-  }
+  const env = loadConfigOrExit('worker-gcm', () => loadGcmWorkerEnv(process.env));
   const logger = createLogger('worker-gcm', env.LOG_LEVEL);
   const registry = createMetricsRegistry('worker-gcm');
   const metrics = createDeliveryMetrics(registry);
 
-  let transport: PushTransport<GcmEntry>;
-  try {
-    transport = createTransport(env, metrics, logger);
-  } catch (e) {
-    if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code === 'ENOENT') {
-      process.stderr.write(`pushfleet worker-gcm: ${(e as Error).message}\n`);
-      process.exit(78);
-    }
-    throw e;
-  }
+  const transport = loadConfigOrExit('worker-gcm', () => createTransport(env, metrics, logger));
   await runWorkerProcess({
     system: 'gcm',
     env,

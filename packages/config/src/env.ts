@@ -37,3 +37,27 @@ export const jsonObject = z.string().transform((s, ctx) => {
 });
 /** Prefix of every Redis key (queues and registry); change it to share one Redis between deployments. */
 export const keyPrefix = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (no ":" or braces)').default('pushfleet');
+
+/**
+ * Runs a process's configuration loading; on a ConfigError prints every problem and exits 78 (EX_CONFIG),
+ * so a bad deployment fails at start-up with one clear message.
+ */
+export function loadConfigOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`pushfleet ${service}: ${e.message}\n`);
+    process.exit(78);
+  }
+}
+
+/** Reads a file named by an env variable; a missing or unreadable file is a ConfigError naming the variable. */
+export function readConfigFile(variable: string, file: string): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:fs') as typeof import('node:fs')).readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${variable}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+}

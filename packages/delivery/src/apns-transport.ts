@@ -1,7 +1,7 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
-import type { ApnsApp } from '@pushfleet/config';
+import { ApnsApp, ConfigError } from '@pushfleet/config';
 import { fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsEntry } from '@pushfleet/registry';
 import { H2Pool, H2TransportError } from './h2-pool';
@@ -16,7 +16,7 @@ import type { PushTransport, SendContext } from './transport';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const apnCredentials = require('@parse/node-apn/lib/credentials')({ logger: () => undefined }) as {
   token(o: { key: string; keyId: string; teamId: string }): ApnToken;
-  certificate(o: { cert: string; key: string; passphrase?: string; production: boolean }): { cert: string; key: string; passphrase?: string };
+  certificate(o: { cert: string; key: string; passphrase?: string; production: boolean | undefined }): { cert: string; key: string; passphrase?: string };
 };
 interface ApnToken { current: string; generation: number; regenerate(generation: number): void; isExpired(validSeconds: number): boolean }
 
@@ -107,7 +107,20 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
   readonly system = 'apns' as const;
   private readonly endpoints = new Map<string, ApnsEndpoint>();
 
-  constructor(private readonly o: ApnsTransportOptions) {}
+  /** Validates every app's credentials now (a bad p8 key or certificate is a start-up ConfigError, not a failed push). */
+  constructor(private readonly o: ApnsTransportOptions) {
+    const problems: string[] = [];
+    for (const app of o.apps.values()) {
+      try {
+        const c = app.credentials;
+        if (c.kind === 'token') apnCredentials.token({ key: c.keyPem, keyId: c.keyId, teamId: c.teamId });
+        else apnCredentials.certificate({ cert: c.certPem, key: c.keyPem, passphrase: c.passphrase, production: undefined }); // environment checked per endpoint
+      } catch (e) {
+        problems.push(`PUSH_APPS_FILE ${app.applicationId}: unusable APNs credentials: ${(e as Error).message}`);
+      }
+    }
+    if (problems.length) throw new ConfigError(problems);
+  }
 
   tokenOf(e: ApnsEntry): string { return e.deviceToken; }
   appOf(e: ApnsEntry): string { return e.applicationId; }
@@ -147,7 +160,13 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
     const fitted = fitApnsPayload(event, { voip });
     if (!fitted.ok) return group.map((e) => ({ token: e.deviceToken, action: 'drop', reason: 'PayloadTooLarge', app: appId }));
     if (fitted.truncated) ctx.onTruncated();
-    const endpoint = this.endpoint(app, first.sandbox);
+    let endpoint: ApnsEndpoint;
+    try {
+      endpoint = this.endpoint(app, first.sandbox);
+    } catch {
+      // The certificate does not cover this environment (validated at start-up otherwise).
+      return group.map((e) => ({ token: e.deviceToken, action: 'fail', reason: 'BadCertificateEnvironment', app: appId }));
+    }
     const base: OutgoingHttpHeaders = {
       ':method': 'POST',
       'apns-topic': topic,
