@@ -272,6 +272,24 @@ describe('APNs wire details (raw HTTP/2)', () => {
     expect(await goaway).toEqual({ code: 0, data: '{"reason":"Shutdown"}' });
     s.destroy();
   });
+
+  it('never records as delivered a stream the GOAWAY refused (the client retries it)', async () => {
+    const s = http2.connect(sandbox.apns.developmentUrl, { ca: sandbox.caPem });
+    s.on('error', () => undefined);
+    const slow = [token('ga-slow-1'), token('ga-slow-2'), token('ga-slow-3')];
+    // Answered 300 ms late: by then the GOAWAY (last-stream-id 0) has refused them on the client side.
+    for (const t of slow) sandbox.behaviours.set({ token: t, latencyMs: 300 });
+    const send = (t: string) => h2Request(s, { ':path': `/3/device/${t}`, authorization: `bearer ${signApnsProviderToken(key)}`, 'apns-topic': TOPIC, 'apns-push-type': 'alert' }, '{"aps":{"alert":"x"}}');
+    const inflight = slow.map((t) => send(t).then(() => 'answered', () => 'refused'));
+    const matched = () => sandbox.behaviours.list().filter((b) => slow.includes(b.rule.token ?? '')).every((b) => b.hits === 1);
+    await waitFor(matched, { what: 'the slow requests at the sandbox' });
+    sandbox.behaviours.set({ token: token('ga-trigger'), goaway: { reason: 'Shutdown' } });
+    await send(token('ga-trigger')).catch(() => undefined);
+    expect(await Promise.all(inflight)).toEqual(['refused', 'refused', 'refused']);
+    await waitFor(() => slow.every((t) => sandbox.recorder.deliveries({ token: t }).length === 1), { what: 'the slow requests recorded' });
+    expect(slow.map((t) => sandbox.recorder.deliveries({ token: t })[0].status)).toEqual([0, 0, 0]);
+    s.destroy();
+  });
 });
 
 describe('APNs certificate auth', () => {

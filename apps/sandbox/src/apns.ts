@@ -115,8 +115,9 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
 
   function reject(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, token: string, body: string, time: number,
     status: number, reason: string, apnsId: string | undefined, extra?: Record<string, string>, rawBody?: string, timestamp?: number): void {
+    const gone = unanswerable(stream);
+    if (gone !== undefined) return record(headers, token, body, time, 0, gone.reason);
     record(headers, token, body, time, status, reason);
-    if (stream.destroyed || stream.closed) return;
     const h: http2.OutgoingHttpHeaders = { ':status': status, 'apns-id': apnsId ?? randomUUID() };
     let out: string;
     if (rawBody !== undefined) {
@@ -132,9 +133,10 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
 
   function succeed(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, token: string, body: string, time: number,
     apnsId: string | undefined, extra?: Record<string, string>): void {
+    const gone = unanswerable(stream);
+    if (gone !== undefined) return record(headers, token, body, time, 0, gone.reason);
     const id = apnsId ?? randomUUID();
     record(headers, token, body, time, 200, undefined, id);
-    if (stream.destroyed || stream.closed) return;
     const h: http2.OutgoingHttpHeaders = development ? { ':status': 200, 'apns-id': id, 'apns-unique-id': randomUUID() } : { ':status': 200, 'apns-id': id };
     if (extra) Object.assign(h, extra);
     stream.respond(h, { endStream: true });
@@ -261,12 +263,27 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
   return server;
 }
 
+const goneAway = new WeakMap<http2.Http2Session, string>();
+
+/**
+ * Why an answer to this stream would never reach the client, if it would not: the stream is gone (the
+ * client cancelled it, the connection dropped) or its connection was sent GOAWAY, whose last-stream-id 0
+ * makes the client treat every open stream as refused and retry it. Such a stream gets no answer and is
+ * recorded as unanswered (status 0); recording it as delivered would show a retried push twice.
+ */
+export function unanswerable(stream: http2.Http2Stream | undefined): { reason?: string } | undefined {
+  if (stream === undefined || stream.destroyed || stream.closed || stream.session === undefined) return {};
+  const reason = goneAway.get(stream.session);
+  return reason === undefined ? undefined : { reason };
+}
+
 /**
  * Sends GOAWAY with `{"reason":...}` as debug data (as APNs does), then drops the connection: streams
  * still in flight end without an answer.
  */
 export function goaway(session: http2.Http2Session, code: number, reason: string): void {
   if (session.closed || session.destroyed) return;
+  goneAway.set(session, reason);
   session.goaway(code, 0, Buffer.from(JSON.stringify({ reason })));
   const t = setTimeout(() => { if (!session.destroyed) session.destroy(); }, 50);
   t.unref();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { goaway } from './apns';
+import { goaway, unanswerable } from './apns';
 import { Behaviour, Behaviours, isRequestLevel } from './behaviours';
 import type { Credentials } from './credentials';
 import {
@@ -67,6 +67,12 @@ function extraHeaders(rule: Behaviour | undefined): Record<string, string> | und
   return h;
 }
 
+/** Set when an answer would never reach the client (see `unanswerable`); HTTP/1.1: the socket is gone. */
+function goneAway(req: Req): { reason?: string } | undefined {
+  if ((req as http2.Http2ServerRequest).httpVersionMajor === 2) return unanswerable((req as http2.Http2ServerRequest).stream);
+  return req.socket.destroyed ? {} : undefined;
+}
+
 /** GOAWAY (HTTP/2) or a destroyed socket (HTTP/1.1); `reset` resets just the stream on HTTP/2. */
 function dropConnection(req: Req, rule: Behaviour): void {
   const stream = (req as http2.Http2ServerRequest).stream as http2.ServerHttp2Stream | undefined;
@@ -97,8 +103,8 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
   const idTag = crypto.randomBytes(4).toString('hex');
   const nextMessageId = (): string => `0:${Date.now()}%${idTag}${(++messageSeq).toString(16).padStart(8, '0')}`;
 
-  function send(res: Res, status: number, contentType: string | undefined, body: string, extra?: Record<string, string>): void {
-    if (res.headersSent || res.writableEnded) return;
+  function send(req: Req, res: Res, status: number, contentType: string | undefined, body: string, extra?: Record<string, string>): void {
+    if (res.headersSent || res.writableEnded || goneAway(req) !== undefined) return;
     const h: Record<string, string | number> = contentType !== undefined ? { 'content-type': contentType } : {};
     if (extra) Object.assign(h, extra);
     res.writeHead(status, h);
@@ -115,18 +121,19 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
   function legacy(req: Req, res: Res, headers: Headers, body: string, time: number): void {
     const rec = (tokens: string[], status: number, reasons?: (string | undefined)[], ids?: (string | undefined)[]): void => {
       if (tokens.length === 0) tokens = [''];
+      const gone = status === 0 ? undefined : goneAway(req);
       for (let i = 0; i < tokens.length; i++) {
-        const e: RecordedRequest = { system: 'gcm', endpoint: 'legacy', token: tokens[i], headers, body, time, status };
-        const reason = reasons?.[i];
+        const e: RecordedRequest = { system: 'gcm', endpoint: 'legacy', token: tokens[i], headers, body, time, status: gone === undefined ? status : 0 };
+        const reason = gone === undefined ? reasons?.[i] : gone.reason;
         if (reason !== undefined) e.reason = reason;
-        const id = ids?.[i];
+        const id = gone === undefined ? ids?.[i] : undefined;
         if (id !== undefined) e.id = id;
         recorder.record(e);
       }
     };
     const text400 = (tokens: string[], message: string): void => {
       rec(tokens, 400);
-      send(res, 400, TEXT_TYPE, message);
+      send(req, res, 400, TEXT_TYPE, message);
     };
 
     let msg: unknown;
@@ -134,7 +141,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       msg = JSON.parse(body);
     } catch {
       rec([], 400);
-      send(res, 400, TEXT_TYPE, `JSON_PARSING_ERROR: Unexpected character (${JSON.stringify(body.slice(0, 1))}) at position 0.\n`);
+      send(req, res, 400, TEXT_TYPE, `JSON_PARSING_ERROR: Unexpected character (${JSON.stringify(body.slice(0, 1))}) at position 0.\n`);
       return;
     }
     const m = isObject(msg) ? msg : {};
@@ -148,7 +155,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
 
     if (!credentials.checkGcmAuthorization(headerString(headers, 'authorization'))) {
       rec(tokens, 401);
-      send(res, 401, HTML_TYPE, googleHtmlError(401));
+      send(req, res, 401, HTML_TYPE, googleHtmlError(401));
       return;
     }
     if (!isObject(msg)) return text400(tokens, 'JSON_PARSING_ERROR: Expected a JSON object.\n');
@@ -186,8 +193,10 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       }
       if (status !== 200 || r.body !== undefined) {
         const out = r.body ?? (r.reason !== undefined ? `${r.reason}\n` : googleHtmlError(status));
-        rec(tokens, status, status === 200 ? undefined : tokens.map(() => r.reason));
-        return later(r.latencyMs, () => send(res, status, contentTypeFor(r, out, status), out, extra));
+        return later(r.latencyMs, () => {
+          rec(tokens, status, status === 200 ? undefined : tokens.map(() => r.reason));
+          send(req, res, status, contentTypeFor(r, out, status), out, extra);
+        });
       }
     }
 
@@ -203,9 +212,11 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       const error = tooBig ? 'MessageTooBig' : rule?.reason;
       // Topic / condition messages answer {"message_id": <int64>} (raw digits, beyond 2^53) or {"error"}.
       const id = error === undefined ? (multicastId++).toString() : undefined;
-      rec(tokens, 200, [error], [id]);
       const out = error !== undefined ? JSON.stringify({ error }) : `{"message_id":${id}}`;
-      return later(latency, () => send(res, 200, JSON_TYPE, out, extra));
+      return later(latency, () => {
+        rec(tokens, 200, [error], [id]);
+        send(req, res, 200, JSON_TYPE, out, extra);
+      });
     }
 
     const results: string[] = [];
@@ -247,8 +258,10 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
     }
     // multicast_id is an int64 beyond 2^53: written as raw JSON text so clients see the real digits.
     const out = `{"multicast_id":${(multicastId++).toString()},"success":${success},"failure":${failure},"canonical_ids":${canonical},"results":[${results.join(',')}]}`;
-    rec(tokens, 200, reasons, messageIds);
-    later(latency, () => send(res, 200, JSON_TYPE, out, extra));
+    later(latency, () => {
+      rec(tokens, 200, reasons, messageIds);
+      send(req, res, 200, JSON_TYPE, out, extra);
+    });
   }
 
   // --- FCM HTTP v1 ----------------------------------------------------------------------------------
@@ -256,6 +269,8 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
   function v1(req: Req, res: Res, headers: Headers, body: string, time: number, projectId: string): void {
     let token = '';
     const rec = (status: number, reason?: string, id?: string): void => {
+      const gone = status === 0 ? undefined : goneAway(req);
+      if (gone !== undefined) [status, reason, id] = [0, gone.reason, undefined];
       const e: RecordedRequest = { system: 'fcm', endpoint: 'v1', token, headers, body, time, status };
       if (reason !== undefined) e.reason = reason;
       if (id !== undefined) e.id = id;
@@ -263,7 +278,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
     };
     const rpc = (status: number, rpcStatus: string, message: string, details: object[], reason: string, extra?: Record<string, string>): void => {
       rec(status, reason);
-      send(res, status, JSON_TYPE, googleRpcError(status, rpcStatus, message, details), extra);
+      send(req, res, status, JSON_TYPE, googleRpcError(status, rpcStatus, message, details), extra);
     };
     const invalid = (message: string, details: object[] = []): void => rpc(400, 'INVALID_ARGUMENT', message, details, 'INVALID_ARGUMENT');
 
@@ -334,7 +349,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
     const success = (extra?: Record<string, string>): void => {
       const name = `projects/${projectId}/messages/${validateOnly ? 'fake_message_id' : nextMessageId()}`;
       rec(200, undefined, name);
-      send(res, 200, JSON_TYPE, JSON.stringify({ name }), extra);
+      send(req, res, 200, JSON_TYPE, JSON.stringify({ name }), extra);
     };
     const rule = behaviours.size === 0 ? undefined : behaviours.match('fcm', 'v1', token);
     if (rule === undefined) return success();
@@ -349,7 +364,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       if (r.body !== undefined) {
         const status = r.status ?? 200;
         rec(status, status === 200 ? undefined : r.reason);
-        return send(res, status, contentTypeFor(r, r.body, status), r.body, extra);
+        return send(req, res, status, contentTypeFor(r, r.body, status), r.body, extra);
       }
       if ((r.status === undefined || r.status === 200) && r.reason === undefined) return success(extra);
       const code = r.reason ?? FCM_STATUS_CODE[r.status ?? 500] ?? 'INTERNAL';
@@ -361,10 +376,10 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
 
   // --- OAuth2 token endpoint -----------------------------------------------------------------------
 
-  function token(res: Res, body: string): void {
+  function token(req: Req, res: Res, body: string): void {
     const answer = credentials.grantAccessToken(body);
     if (answer.status === 200 && answer.clientEmail !== undefined) recorder.recordGrant(answer.clientEmail);
-    send(res, answer.status, JSON_TYPE, answer.body, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' });
+    send(req, res, answer.status, JSON_TYPE, answer.body, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' });
   }
 
   // --- routing -------------------------------------------------------------------------------------
@@ -383,7 +398,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       if (length <= MAX_BODY) chunks.push(c);
     });
     req.on('end', () => {
-      if (length > MAX_BODY) return send(res, 413, HTML_TYPE, googleHtmlError(413));
+      if (length > MAX_BODY) return send(req, res, 413, HTML_TYPE, googleHtmlError(413));
       const body = Buffer.concat(chunks).toString('utf8');
       const headers = req.headers as Headers;
       const post = req.method === 'POST';
@@ -391,11 +406,11 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
         if (post && (path === '/fcm/send' || path === '/gcm/send')) return legacy(req, res, headers, body, time);
         const v1m = V1_PATH_RE.exec(path);
         if (post && v1m) return v1(req, res, headers, body, time, decodeURIComponent(v1m[1]));
-        if (post && path === '/token') return token(res, body);
-        send(res, v1m || path === '/token' || path.endsWith('/send') ? 405 : 404, HTML_TYPE, googleHtmlError(v1m || path === '/token' || path.endsWith('/send') ? 405 : 404));
+        if (post && path === '/token') return token(req, res, body);
+        send(req, res, v1m || path === '/token' || path.endsWith('/send') ? 405 : 404, HTML_TYPE, googleHtmlError(v1m || path === '/token' || path.endsWith('/send') ? 405 : 404));
       } catch (err) {
         logger.error({ err }, 'sandbox google handler failed');
-        send(res, 500, HTML_TYPE, googleHtmlError(500));
+        send(req, res, 500, HTML_TYPE, googleHtmlError(500));
       }
     });
   }
