@@ -190,7 +190,8 @@ async function bullmqBaseline(p: BullmqBaselineParams): Promise<BaselineResult> 
     const enqueuedAt = Date.now();
     const jobs = events.map((event) => {
       const id = randomUUID();
-      return { name: event.message, data: { id, event, enqueuedAt }, opts: { ...DEFAULT_JOB_OPTIONS, jobId: id } };
+      const data: PushJobData = { events: [{ id, event, enqueuedAt }] };
+      return { name: event.message, data, opts: { ...DEFAULT_JOB_OPTIONS, jobId: id } };
     });
     const ta = await timed(async () => {
       for (let i = 0; i < jobs.length; i += 1000) await queue.addBulk(jobs.slice(i, i + 1000));

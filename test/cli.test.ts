@@ -41,8 +41,8 @@ async function deadLetter(events: Parameters<Producer['publish']>[0][], owedToke
   const before = await apns.getFailedCount();
   const ids: string[] = [];
   for (const e of events) ids.push((await producer.publish(e)).id);
-  const worker = new Worker<PushJobData & { attempt?: number }>(QUEUE_NAMES.apns, async (job: Job) => {
-    await job.updateData({ ...job.data, tokens: owedTokens, attempt: 8 });
+  const worker = new Worker<PushJobData>(QUEUE_NAMES.apns, async (job: Job<PushJobData>) => {
+    await job.updateData({ events: job.data.events.map((q) => ({ ...q, tokens: owedTokens })), attempt: 8 });
     throw new UnrecoverableError(`attempts_exhausted: ${owedTokens.length} token(s) still owed after 8 attempt(s); last: BadDeviceToken for ${APNS_TOKEN}`);
   }, { connection: redis, prefix });
   try {
@@ -198,10 +198,10 @@ describe('dead-letter', () => {
     const ids = await deadLetter([chat(), { message: 'fax_new', owner: OWNER, fax: randomUUID(), phone: '+4930', page_count: 2 }]);
     const r = await cli(['dead-letter', 'list', '--queue', 'apns']);
     expect(r.code).toBe(EXIT.OK);
-    expect(r.out).toContain('2 job(s) in the apns dead-letter set, newest first:');
-    expect(r.out).toMatch(/^id\s+event\s+owner\s+failed-at\s+attempts\s+tokens-owed\s+expired\s+reason$/m);
+    expect(r.out).toContain('2 job(s) in the apns dead-letter set, newest first, one line per event:');
+    expect(r.out).toMatch(/^job\s+event-id\s+event\s+owner\s+failed-at\s+attempts\s+tokens-owed\s+expired\s+reason$/m);
     for (const id of ids) expect(r.out).toContain(id);
-    expect(r.out).toMatch(new RegExp(`^${ids[0]}\\s+chat_message\\s+${OWNER}\\s+\\S+Z\\s+8\\s+2\\s+no\\s+attempts_exhausted: 2 token\\(s\\)`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^${ids[0]}\\s+${ids[0]}\\s+chat_message\\s+${OWNER}\\s+\\S+Z\\s+8\\s+2\\s+no\\s+attempts_exhausted: 2 token\\(s\\)`, 'm'));
     expect(r.out).toContain('fax_new');
     expect(r.out).toContain(tokenRef(APNS_TOKEN));
     expect(r.out).not.toContain(APNS_TOKEN);
@@ -214,13 +214,29 @@ describe('dead-letter', () => {
 
     const j = JSON.parse((await cli(['dead-letter', 'list', '--queue', 'apns', '--json'])).out);
     expect(j.total).toBe(2);
-    expect(j.jobs.map((x: { id: string }) => x.id).sort()).toEqual([...ids].sort());
-    expect(j.jobs[0]).toMatchObject({ tokensOwed: '2', attempts: 8, expired: false });
+    expect(j.events.map((x: { id: string }) => x.id).sort()).toEqual([...ids].sort());
+    expect(j.events[0]).toMatchObject({ tokensOwed: '2', attempts: 8, expired: false });
     expect(JSON.stringify(j)).not.toContain(APNS_TOKEN);
 
     const empty = await cli(['dead-letter', 'list', '--queue', 'gcm']);
     expect(empty.code).toBe(EXIT.OK);
     expect(empty.out).toContain('the gcm dead-letter set is empty');
+  });
+
+  test('list: a job carrying several events shows one line per event under the one job id', async () => {
+    const before = await apns.getFailedCount();
+    const { ids } = await producer.publishMany([chat(), chat(), chat()]);
+    const worker = new Worker<PushJobData>(QUEUE_NAMES.apns, async (job: Job<PushJobData>) => {
+      await job.updateData({ events: job.data.events.slice(1).map((q) => ({ ...q, tokens: [APNS_TOKEN] })), attempt: 8 });
+      throw new UnrecoverableError('attempts_exhausted: 2 token(s) of 2 event(s) still owed after 8 attempt(s)');
+    }, { connection: redis, prefix });
+    try {
+      await waitFor(async () => (await apns.getFailedCount()) === before + 1, { what: 'the shared job dead-lettered' });
+    } finally {
+      await worker.close();
+    }
+    const j = JSON.parse((await cli(['dead-letter', 'list', '--queue', 'apns', '--json'])).out);
+    expect(j.events.map((x: { job: string; id: string; tokensOwed: string }) => [x.job, x.id, x.tokensOwed])).toEqual([[ids[0], ids[1], '1'], [ids[0], ids[2], '1']]);
   });
 
   test('list marks events past their TTL, with the workers\' EVENT_POLICIES', async () => {
@@ -238,8 +254,8 @@ describe('dead-letter', () => {
     const job = (await apns.getJob(id))!;
     expect(await job.getState()).toBe('waiting');
     expect(job.data.attempt).toBeUndefined();
-    expect(job.data.tokens).toEqual([APNS_TOKEN, APNS_TOKEN_2]);
-    expect(job.data.event).toMatchObject({ message: 'chat_message', text: SECRET_TEXT });
+    expect(job.data.events.map((q) => q.tokens)).toEqual([[APNS_TOKEN, APNS_TOKEN_2]]);
+    expect(job.data.events[0].event).toMatchObject({ message: 'chat_message', text: SECRET_TEXT });
     expect(job.attemptsMade).toBe(0);
     expect(job.failedReason).toBeFalsy();
     expect(await (await apns.getJob(other))!.getState()).toBe('failed');
@@ -313,9 +329,10 @@ describe('send-sample', () => {
     for (const q of [apns, gcm]) {
       const job = (await q.getJob(id!))!;
       expect(job.name).toBe(type);
-      expect(job.data.event.message).toBe(type);
-      expect(job.data.event.owner).toBe(OWNER);
-      expect(parsePushEventInput(job.data.event).ok).toBe(true);
+      expect(job.data.events).toHaveLength(1);
+      expect(job.data.events[0].event.message).toBe(type);
+      expect(job.data.events[0].event.owner).toBe(OWNER);
+      expect(parsePushEventInput(job.data.events[0].event).ok).toBe(true);
     }
   });
 
@@ -328,7 +345,7 @@ describe('send-sample', () => {
       expect(r.out).toContain('the owner has 1 APNs and 0 GCM token(s)');
       expect(r.out).not.toContain(SECRET_TEXT);
       const job = (await apns.getJob('ops-sample-1'))!;
-      expect(job.data.event).toMatchObject({ message: 'chat_message', text: SECRET_TEXT, type: 'text' });
+      expect(job.data.events[0].event).toMatchObject({ message: 'chat_message', text: SECRET_TEXT, type: 'text' });
     } finally {
       await registry.remove(OWNER, 'apns', APNS_TOKEN);
     }

@@ -137,7 +137,7 @@ withPromtool('promtool', () => {
       const registry: Registry = createMetricsRegistry('worker-apns');
       const m = createDeliveryMetrics(registry);
       m.deliveries.inc({ system: 'apns', app: 'ABCDE12345.com.example.app', event: 'chat_message', outcome: 'delivered', reason: 'Success' });
-      m.jobs.inc({ system: 'apns', result: 'done' });
+      m.events.inc({ system: 'apns', result: 'done' });
       m.prunes.inc({ system: 'apns', reason: 'Unregistered' });
       m.replacements.inc({ system: 'gcm', result: 'replaced' });
       m.expired.inc({ system: 'apns', event: 'dialplan_callreverse_start' });

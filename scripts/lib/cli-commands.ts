@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '@pushfleet/config';
 import type { DeliveryJobData } from '@pushfleet/delivery';
-import { EVENT_TYPES, EventType, isExpired, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, uuidSchema } from '@pushfleet/events';
+import { EVENT_TYPES, EventType, isExpired, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
 import { queueSnapshot, QueueSnapshot, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
@@ -162,8 +162,16 @@ function oneOf(values: Values, a: string, b: string): 'a' | 'b' {
   return hasA ? 'a' : 'b';
 }
 
-/** Tokens a dead-lettered job still owes: its `tokens` list, or all the owner's when the job never sent. */
-const owed = (data: DeliveryJobData): string => (Array.isArray(data.tokens) ? String(data.tokens.length) : 'all');
+/** Tokens a dead-lettered event is still owed: its `tokens` list, or all the owner's when it never sent. */
+const owed = (q: QueuedEvent): string => (Array.isArray(q.tokens) ? String(q.tokens.length) : 'all');
+
+/** The events of a job's data; empty when the data is not what a worker wrote (tampered with, too old). */
+const eventsOf = (data: DeliveryJobData | undefined): QueuedEvent[] => (Array.isArray(data?.events) ? data.events : []);
+
+const expiredEvent = (q: QueuedEvent, now: number, policies: CliEnv['policies']): boolean => {
+  const type = q?.event?.message;
+  return EVENT_TYPES.includes(type) && typeof q.enqueuedAt === 'number' && isExpired({ event: { message: type }, enqueuedAt: q.enqueuedAt }, now, policies);
+};
 
 async function failedJob(queue: Queue<DeliveryJobData>, id: string): Promise<Job<DeliveryJobData>> {
   const job = await queue.getJob(id);
@@ -207,9 +215,11 @@ const deadLetterList: Command = {
   path: ['dead-letter', 'list'],
   synopsis: 'dead-letter list --queue apns|gcm [--limit N] [--json]',
   summary: 'the newest jobs of the dead-letter (failed) set',
-  details: `Columns: job id, event type, owner (user id), when it failed, the worker's attempts, tokens still
-owed (a count; "all" when the job failed before any send), whether the event is past its TTL (the worker
-drops such events when replayed), and the failure reason. --limit defaults to 20 (at most 1000).`,
+  details: `One line per event still owed (a job carries one event, or up to 20 when the producer made the ids).
+Columns: job id (the id replay and purge take), event id, event type, owner (user id), when the job failed,
+the worker's attempts, tokens still owed (a count; "all" when the event failed before any send), whether
+the event is past its TTL (the worker drops such events when replayed), and the failure reason. --limit
+counts jobs and defaults to 20 (at most 1000).`,
   options: { queue: { type: 'string' }, limit: { type: 'string' }, json },
   async run(ctx, values) {
     const sys = system(values);
@@ -217,32 +227,32 @@ drops such events when replayed), and the failure reason. --limit defaults to 20
     const queue = await ctx.queue(sys);
     const [total, jobs] = await Promise.all([queue.getFailedCount(), queue.getFailed(0, limit - 1)]);
     const now = Date.now();
-    const rows = jobs.map((job) => {
-      const data = job.data;
-      const type = data?.event?.message as EventType | undefined;
-      return {
-        id: job.id ?? '-',
-        event: type ?? job.name,
-        owner: data?.event?.owner ?? '-',
-        failedAt: iso(job.finishedOn),
-        attempts: data?.attempt ?? job.attemptsMade,
-        tokensOwed: data ? owed(data) : '-',
-        expired: type && EVENT_TYPES.includes(type) && typeof data.enqueuedAt === 'number' ? isExpired({ event: { message: type }, enqueuedAt: data.enqueuedAt }, now, ctx.env.policies) : false,
-        reason: safeReason(job.failedReason),
-      };
+    // One row per event still owed (a job carries one or more events).
+    const rows = jobs.flatMap((job) => {
+      const base = { job: job.id ?? '-', failedAt: iso(job.finishedOn), attempts: job.data?.attempt ?? job.attemptsMade, reason: safeReason(job.failedReason) };
+      const events = eventsOf(job.data);
+      if (events.length === 0) return [{ ...base, id: '-', event: job.name, owner: '-', tokensOwed: '-', expired: false }];
+      return events.map((q) => ({
+        ...base,
+        id: typeof q?.id === 'string' ? q.id : '-',
+        event: (q?.event?.message as EventType | undefined) ?? job.name,
+        owner: q?.event?.owner ?? '-',
+        tokensOwed: owed(q),
+        expired: expiredEvent(q, now, ctx.env.policies),
+      }));
     });
     if (values.json) {
-      ctx.out(JSON.stringify({ queue: sys, total, jobs: rows }));
+      ctx.out(JSON.stringify({ queue: sys, total, events: rows }));
       return EXIT.OK;
     }
     if (total === 0) {
       ctx.out(`the ${sys} dead-letter set is empty`);
       return EXIT.OK;
     }
-    ctx.out(`${total} job(s) in the ${sys} dead-letter set, newest first${total > rows.length ? ` (showing ${rows.length}; --limit for more)` : ''}:`);
+    ctx.out(`${total} job(s) in the ${sys} dead-letter set, newest first${total > jobs.length ? ` (showing ${jobs.length}; --limit for more)` : ''}, one line per event:`);
     for (const l of table([
-      ['id', 'event', 'owner', 'failed-at', 'attempts', 'tokens-owed', 'expired', 'reason'],
-      ...rows.map((r) => [r.id, r.event, r.owner, r.failedAt, String(r.attempts), r.tokensOwed, r.expired ? 'yes' : 'no', r.reason]),
+      ['job', 'event-id', 'event', 'owner', 'failed-at', 'attempts', 'tokens-owed', 'expired', 'reason'],
+      ...rows.map((r) => [r.job, r.id, r.event, r.owner, r.failedAt, String(r.attempts), r.tokensOwed, r.expired ? 'yes' : 'no', r.reason]),
     ])) ctx.out(l);
     return EXIT.OK;
   },
@@ -253,7 +263,7 @@ const deadLetterReplay: Command = {
   synopsis: 'dead-letter replay --queue apns|gcm (--id ID | --all)',
   summary: 'send dead-lettered jobs again, with a fresh retry budget',
   details: `Resets the worker's attempt counter in the job data and moves the job back to waiting; the job
-keeps the list of tokens it still owes, so tokens that were already served are not sent again. Events
+keeps the events and tokens it still owes, so tokens that were already served are not sent again. Events
 past their TTL are dropped by the worker (counted as expired). --all replays the whole set, oldest first.`,
   options: { queue: { type: 'string' }, id: { type: 'string' }, all: { type: 'boolean', default: false } },
   async run(ctx, values) {
@@ -269,8 +279,7 @@ past their TTL are dropped by the worker (counted as expired). --all replays the
       await job.updateData({ ...data, attempt: undefined });
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       replayed++;
-      const type = data?.event?.message;
-      if (type && EVENT_TYPES.includes(type) && isExpired({ event: { message: type }, enqueuedAt: data.enqueuedAt }, now, ctx.env.policies)) expired++;
+      expired += eventsOf(data).filter((q) => expiredEvent(q, now, ctx.env.policies)).length;
     };
     if (which === 'a') {
       await replay(await failedJob(queue, String(values.id)));

@@ -70,7 +70,8 @@ test('repeated configuration failures open the app\'s circuit: later jobs wait i
     local.startWorker({ concurrency: 1, circuit: { threshold: 3, cooldownMs: 60_000 } });
     await Promise.all(list.map((u) => local.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
     local.sandbox.behaviours.set({ system: 'apns', status: 403, reason: 'InvalidProviderToken' });
-    await local.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[0] })));
+    // One job per event (publish, not publishMany, which would share jobs), taken one at a time.
+    for (const u of list) await local.producer.publish({ ...specEvents(u.owner)[0] });
     await waitFor(async () => (await local.queue.getJobCounts('failed', 'delayed')).delayed >= 1, { what: 'a job held by the open circuit' });
     await waitFor(async () => { const c = await local.queue.getJobCounts('wait', 'active'); return c.wait + c.active === 0; }, { what: 'queue drained into failed/delayed' });
     expect(local.sandbox.recorder.totals().apns).toBe(3);
@@ -94,7 +95,7 @@ test('an open circuit never dead-letters a job on its last attempt without sendi
     await waitFor(async () => (await local.queue.getJobState(first)) === 'failed', { what: 'the configuration failure that opens the circuit' });
     // A job on its last attempt, for the app whose circuit is now open: it must wait, not die.
     const event = { ...specEvents(b)[0] };
-    await local.queue.add(event.message, { id: 'last-attempt', event: event as never, enqueuedAt: Date.now(), attempt: 3, tokens: [tb] }, { jobId: 'last-attempt' });
+    await local.queue.add(event.message, { events: [{ id: 'last-attempt', event: event as never, enqueuedAt: Date.now(), tokens: [tb] }], attempt: 3 }, { jobId: 'last-attempt' });
     await waitFor(async () => (await local.queue.getJobState('last-attempt')) === 'delayed', { what: 'the job held by the circuit' });
     expect(local.sandbox.recorder.countFor(tb, 'apns')).toBe(0);
   } finally {

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { ApnsApp } from '@pushfleet/config';
-import { resolvePolicies, PolicyOverrides, PushJobData, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
+import { EVENTS_PER_JOB, resolvePolicies, PolicyOverrides, PushJobData, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { ApnsTransport, createDeliveryMetrics, DeliveryMetrics, DeliveryWorker, PushTransport } from '@pushfleet/delivery';
@@ -11,6 +11,14 @@ import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
 import { testRedisUrl, uniquePrefix } from './env';
 
 export const APP_ID = '39JSDKGJ38.de.cospace.app';
+
+/**
+ * The job ids of one `publishMany` of events without ids: they share jobs, EVENTS_PER_JOB each, each
+ * named by its first event.
+ */
+export function sharedJobIds(ids: readonly string[]): string[] {
+  return ids.filter((_, i) => i % EVENTS_PER_JOB === 0);
+}
 export const OWNER = '9aed5e94-3803-11e3-8475-0024e8f90cc0';
 
 /** A sample of each of the five spec events for an owner. */

@@ -5,7 +5,7 @@ import express from 'express';
 import pino from 'pino';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { PushJobData, QUEUE_NAMES } from '@pushfleet/events';
+import { EVENTS_PER_JOB, PushJobData, QUEUE_NAMES } from '@pushfleet/events';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { testRedisUrl, uniquePrefix } from '../../../test/support/env';
 import { freePort } from '../../../test/support/redis-server';
@@ -128,7 +128,7 @@ describe('POST /internal/events', () => {
     expect(r.status).toBe(202);
     expect(r.body).toEqual({ ids: ['fax-http-1'] });
     const job = await apns.getJob('fax-http-1');
-    expect(job!.data).toEqual({ id: 'fax-http-1', event: fax(), enqueuedAt: expect.any(Number) });
+    expect(job!.data).toEqual({ events: [{ id: 'fax-http-1', event: fax(), enqueuedAt: expect.any(Number) }] });
     expect((await gcm.getJob('fax-http-1'))!.name).toBe('fax_new');
   });
 
@@ -138,8 +138,12 @@ describe('POST /internal/events', () => {
     expect(r.body.ids).toHaveLength(3);
     expect(r.body.ids[0]).toBe('b-1');
     expect(r.body.ids[1]).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await counts()).toEqual([3, 3]);
-    expect((await gcm.getJob(r.body.ids[2]))!.data.event).toMatchObject({ text: 'c', time: 1362407297 });
+    // The event with an id has its own job (named by it); the two without share one, named by the first.
+    expect(await counts()).toEqual([2, 2]);
+    expect((await gcm.getJob('b-1'))!.data.events.map((q) => q.id)).toEqual(['b-1']);
+    const shared = (await gcm.getJob(r.body.ids[1]))!.data.events;
+    expect(shared.map((q) => q.id)).toEqual([r.body.ids[1], r.body.ids[2]]);
+    expect(shared[1].event).toMatchObject({ text: 'c', time: 1362407297 });
   });
 
   it('delivers an id once when the backend retries', async () => {
@@ -155,7 +159,8 @@ describe('POST /internal/events', () => {
     const r = await post(api.url, body);
     expect(r.status).toBe(202);
     expect(r.body.ids).toHaveLength(1000);
-    expect(await counts()).toEqual([1000, 1000]);
+    const jobs = Math.ceil(1000 / EVENTS_PER_JOB); // no ids given: the events share jobs
+    expect(await counts()).toEqual([jobs, jobs]);
   });
 
   it('refuses an invalid batch whole, with index, path and message', async () => {

@@ -98,7 +98,7 @@ test('a configuration failure keeps the tokens and dead-letters the job with the
   const { id } = await rig.producer.publish({ ...specEvents(owner)[0] });
   await waitFor(async () => (await rig.queue.getJobState(id)) === 'failed', { what: 'dead-lettered job' });
   const job = await rig.queue.getJob(id);
-  expect(job!.data.tokens).toEqual([tok(9)]);
+  expect(job!.data.events.map((q) => q.tokens)).toEqual([[tok(9)]]);
   expect(job!.failedReason).toMatch(/configuration/);
   expect((await rig.registry.apnsEntries(owner)).map((e) => e.deviceToken)).toEqual([tok(9)]);
   expect(await counterValue(rig.metrics, 'pushfleet_deliveries_total', { outcome: 'fail', reason: 'InvalidProviderToken' })).toBeGreaterThanOrEqual(1);
@@ -108,7 +108,7 @@ test('an event past its TTL is dropped and counted, not delivered late', async (
   const owner = randomUUID();
   await rig.registry.addApns(owner, { deviceToken: tok(10), applicationId: APP_ID, sandbox: false });
   const event = { ...specEvents(owner)[2] };
-  await rig.queue.add(event.message, { id: 'late-event-1', event: event as never, enqueuedAt: Date.now() - 120_000 }, { jobId: 'late-event-1' });
+  await rig.queue.add(event.message, { events: [{ id: 'late-event-1', event: event as never, enqueuedAt: Date.now() - 120_000 }] }, { jobId: 'late-event-1' });
   await waitFor(async () => (await rig.queue.getJobState('late-event-1')) === 'completed', { what: 'expired job completed' });
   expect(rig.sandbox.recorder.countFor(tok(10), 'apns')).toBe(0);
   expect(await counterValue(rig.metrics, 'pushfleet_events_expired_total', { system: 'apns', event: 'dialplan_callreverse_start' })).toBe(1);
@@ -117,5 +117,5 @@ test('an event past its TTL is dropped and counted, not delivered late', async (
 test('a user without APNs tokens completes as no_devices', async () => {
   const { id } = await rig.producer.publish({ ...specEvents(randomUUID())[0] });
   await waitFor(async () => (await rig.queue.getJobState(id)) === 'completed');
-  expect(await counterValue(rig.metrics, 'pushfleet_jobs_total', { system: 'apns', result: 'no_devices' })).toBeGreaterThanOrEqual(1);
+  expect(await counterValue(rig.metrics, 'pushfleet_events_processed_total', { system: 'apns', result: 'no_devices' })).toBeGreaterThanOrEqual(1);
 });

@@ -9,9 +9,9 @@ export function createDeliveryMetrics(registry: Registry) {
       labelNames: ['system', 'app', 'event', 'outcome', 'reason'] as const,
       registers: [registry],
     }),
-    jobs: new Counter({
-      name: 'pushfleet_jobs_total',
-      help: 'Jobs processed by system and result (done, no_devices, expired, retry, circuit_open, dead_letter)',
+    events: new Counter({
+      name: 'pushfleet_events_processed_total',
+      help: 'Events a worker finished or rescheduled, by system and result (done, no_devices, expired, retry, circuit_open, dead_letter)',
       labelNames: ['system', 'result'] as const,
       registers: [registry],
     }),
@@ -41,13 +41,13 @@ export function createDeliveryMetrics(registry: Registry) {
     }),
     deadLettered: new Counter({
       name: 'pushfleet_dead_lettered_total',
-      help: 'Jobs moved to the failed (dead-letter) set with tokens still owed, by system and cause',
+      help: 'Events moved to the failed (dead-letter) set with tokens still owed, by system and cause',
       labelNames: ['system', 'cause'] as const,
       registers: [registry],
     }),
     attempts: new Counter({
       name: 'pushfleet_send_attempts_total',
-      help: 'Send attempts (one per job attempt that reached the provider), by system',
+      help: 'Send attempts (one per event and attempt that reached the provider), by system',
       labelNames: ['system'] as const,
       registers: [registry],
     }),

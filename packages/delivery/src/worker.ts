@@ -1,7 +1,7 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX } from '@pushfleet/events';
+import { Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
 import type { TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { AppCircuit } from './circuit';
@@ -10,6 +10,18 @@ import type { TokenOutcome } from './outcome';
 import type { PushTransport } from './transport';
 
 export type DeliveryJobData = PushJobData;
+
+/** What one send round left of one event. */
+interface EventRound {
+  /** Tokens still owed: to retry, held by an open circuit, or refused for configuration. */
+  owed: string[];
+  /** Whether anything reached the provider (an attempt), as opposed to all tokens held by a circuit. */
+  sent: boolean;
+  heldForMs: number;
+  providerWaitMs: number;
+  /** Tokens refused for configuration (credentials, topic): retrying alone will not help them. */
+  failed: number;
+}
 
 export interface RetryPolicy {
   /** Send attempts per job before it is dead-lettered with the tokens still owed. */
@@ -47,10 +59,10 @@ export function retryDelay(attempt: number, policy: RetryPolicy, providerWaitMs 
 }
 
 /**
- * The delivery loop for one system, the same for APNs and GCM: the job names an event and its owner; the
- * worker loads the owner's entries from the registry, the transport sends, and each token's outcome picks
- * an action. Only the tokens that still need it are retried (kept in the job's data), so a token that got
- * a 200 never sees the same event again from a retry.
+ * The delivery loop for one system, the same for APNs and GCM: a job carries one or more events; the
+ * worker loads their owners' entries from the registry, the transport sends each event, and each token's
+ * outcome picks an action. Only the events and tokens that still need it are retried (kept in the job's
+ * data), so a token that got a 200 never sees the same event again from a retry.
  */
 export class DeliveryWorker<Entry> {
   readonly worker: Worker<DeliveryJobData>;
@@ -78,112 +90,141 @@ export class DeliveryWorker<Entry> {
   }
 
   private async process(job: Job<DeliveryJobData>, lockToken?: string): Promise<void> {
-    const { system, metrics, transport } = this.o;
+    const { system, metrics } = this.o;
     const data = job.data;
-    const type = data.event.message;
-    const policy = this.o.policies[type];
-    const expiresAt = data.enqueuedAt + policy.ttlSeconds * 1000;
+    if (!Array.isArray(data?.events)) throw new UnrecoverableError('malformed job data: no events list');
     const now = Date.now();
-    if (now >= expiresAt) {
-      metrics.expired.inc({ system, event: type });
-      metrics.jobs.inc({ system, result: 'expired' });
-      return;
+    const live: QueuedEvent[] = [];
+    for (const q of data.events) {
+      if (now >= this.expiresAt(q)) this.expire(q);
+      else live.push(q);
+    }
+    if (live.length === 0) return;
+
+    // One registry read per owner, all at once (ioredis sends them in one pipeline).
+    const owners = [...new Set(live.map((q) => q.event.owner))];
+    const loaded = await Promise.all(owners.map((owner) => this.o.loadEntries(owner)));
+    const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
+    const rounds = await Promise.all(live.map((q) => this.sendEvent(q, entriesOf.get(q.event.owner) ?? [], now)));
+    this.refreshCircuitGauge();
+
+    const owedEvents: QueuedEvent[] = [];
+    let sentAny = false;
+    let owedTokens = 0;
+    let failed = 0;
+    let heldForMs = 0;
+    let providerWaitMs = 0;
+    live.forEach((q, i) => {
+      const r = rounds[i];
+      sentAny ||= r.sent;
+      heldForMs = Math.max(heldForMs, r.heldForMs);
+      providerWaitMs = Math.max(providerWaitMs, r.providerWaitMs);
+      failed += r.failed;
+      if (r.owed.length === 0) return;
+      owedTokens += r.owed.length;
+      owedEvents.push({ ...q, tokens: r.owed });
+    });
+    if (owedEvents.length === 0) return;
+
+    const attempt = data.attempt ?? 1;
+    // Waiting on an open circuit is not an attempt.
+    const nextAttempt = sentAny ? attempt + 1 : attempt;
+    const onlyConfigFailures = failed > 0 && failed === owedTokens;
+    if (onlyConfigFailures || (sentAny && attempt >= this.o.retry.maxAttempts)) {
+      await job.updateData({ events: owedEvents, attempt });
+      const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
+      metrics.deadLettered.inc({ system, cause }, owedEvents.length);
+      metrics.events.inc({ system, result: 'dead_letter' }, owedEvents.length);
+      throw new UnrecoverableError(`${cause}: ${owedTokens} token(s) of ${owedEvents.length} event(s) still owed after ${attempt} attempt(s)`);
     }
 
-    const all = await this.o.loadEntries(data.event.owner);
+    const delay = !sentAny ? heldForMs : Math.max(retryDelay(attempt, this.o.retry, providerWaitMs), heldForMs);
+    const retryAt = Date.now() + delay;
+    const retried: QueuedEvent[] = [];
+    owedEvents.forEach((q) => {
+      if (retryAt >= this.expiresAt(q)) this.expire(q);
+      else retried.push(q);
+    });
+    if (retried.length === 0) return;
+    metrics.events.inc({ system, result: sentAny ? 'retry' : 'circuit_open' }, retried.length);
+    await job.updateData({ events: retried, attempt: nextAttempt });
+    await job.moveToDelayed(retryAt, lockToken);
+    throw new DelayedError();
+  }
+
+  private expiresAt(q: QueuedEvent): number {
+    return q.enqueuedAt + this.o.policies[q.event.message].ttlSeconds * 1000;
+  }
+
+  private expire(q: QueuedEvent): void {
+    this.o.metrics.expired.inc({ system: this.o.system, event: q.event.message });
+    this.o.metrics.events.inc({ system: this.o.system, result: 'expired' });
+  }
+
+  /** One event to the tokens it is owed; the outcomes' actions are carried out before it resolves. */
+  private async sendEvent(q: QueuedEvent, all: Entry[], now: number): Promise<EventRound> {
+    const { system, metrics, transport } = this.o;
+    const type = q.event.message;
     let owed = all;
-    if (data.tokens) {
-      const wanted = new Set(data.tokens);
+    if (q.tokens) {
+      const wanted = new Set(q.tokens);
       owed = all.filter((e) => wanted.has(transport.tokenOf(e)));
     }
+    const round: EventRound = { owed: [], sent: false, heldForMs: 0, providerWaitMs: 0, failed: 0 };
     if (owed.length === 0) {
-      metrics.jobs.inc({ system, result: data.tokens ? 'done' : 'no_devices' });
-      return;
+      metrics.events.inc({ system, result: q.tokens ? 'done' : 'no_devices' });
+      return round;
     }
 
     // Tokens of apps whose circuit is open wait; the rest go out now.
-    let held: Entry[] = [];
-    let heldForMs = 0;
     const sendable: Entry[] = [];
     for (const e of owed) {
       const blocked = this.circuit.blockedFor(transport.appOf(e), now);
-      if (blocked > 0) { held.push(e); heldForMs = Math.max(heldForMs, blocked); } else sendable.push(e);
+      if (blocked > 0) { round.owed.push(transport.tokenOf(e)); round.heldForMs = Math.max(round.heldForMs, blocked); } else sendable.push(e);
     }
+    if (sendable.length === 0) return round;
 
-    let outcomes: TokenOutcome[] = [];
-    if (sendable.length) {
-      metrics.attempts.inc({ system });
-      outcomes = await transport.send(data.event, sendable, {
-        policy,
-        expiresAt,
-        eventId: data.id,
-        onTruncated: () => metrics.truncated.inc({ system, event: type }),
-      });
-    }
-
-    const stillOwed: string[] = held.map((e) => transport.tokenOf(e));
-    let providerWaitMs = 0;
-    let failed = 0;
+    metrics.attempts.inc({ system });
+    round.sent = true;
+    const outcomes = await transport.send(q.event, sendable, {
+      policy: this.o.policies[type],
+      expiresAt: this.expiresAt(q),
+      eventId: q.id,
+      onTruncated: () => metrics.truncated.inc({ system, event: type }),
+    });
     const registryWrites: Promise<unknown>[] = [];
     for (const out of outcomes) {
       metrics.deliveries.inc({ system, app: out.app, event: type, outcome: out.action, reason: out.reason });
       switch (out.action) {
         case 'delivered':
-          metrics.latency.observe({ system }, ((out.answeredAt ?? Date.now()) - data.enqueuedAt) / 1000);
+          metrics.latency.observe({ system }, ((out.answeredAt ?? Date.now()) - q.enqueuedAt) / 1000);
           this.circuit.success(out.app);
           break;
         case 'prune':
           this.circuit.success(out.app);
-          registryWrites.push(this.prune(data.event.owner, out));
+          registryWrites.push(this.prune(q.event.owner, out));
           break;
         case 'replace':
           this.circuit.success(out.app);
-          registryWrites.push(this.replace(data.event.owner, out));
+          registryWrites.push(this.replace(q.event.owner, out));
           break;
         case 'retry':
-          stillOwed.push(out.token);
-          providerWaitMs = Math.max(providerWaitMs, out.retryAfterMs ?? 0);
+          round.owed.push(out.token);
+          round.providerWaitMs = Math.max(round.providerWaitMs, out.retryAfterMs ?? 0);
           break;
         case 'fail':
-          failed++;
-          stillOwed.push(out.token);
+          round.failed++;
+          round.owed.push(out.token);
           this.circuit.failure(out.app);
-          this.o.logger.error({ system, app: out.app, reason: out.reason, event: type, jobId: job.id }, 'configuration failure: the provider refused our credentials or request; tokens kept');
+          this.o.logger.error({ system, app: out.app, reason: out.reason, event: type, eventId: q.id }, 'configuration failure: the provider refused our credentials or request; tokens kept');
           break;
         case 'drop':
           break;
       }
     }
     await Promise.all(registryWrites);
-    this.refreshCircuitGauge();
-
-    if (stillOwed.length === 0) {
-      metrics.jobs.inc({ system, result: 'done' });
-      return;
-    }
-
-    const attempt = data.attempt ?? 1;
-    // Waiting on an open circuit is not an attempt.
-    const next: DeliveryJobData = { ...data, tokens: stillOwed, attempt: outcomes.length ? attempt + 1 : attempt };
-    const onlyConfigFailures = failed > 0 && failed === stillOwed.length;
-    if (onlyConfigFailures || (outcomes.length > 0 && attempt >= this.o.retry.maxAttempts)) {
-      await job.updateData({ ...next, attempt });
-      const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
-      metrics.deadLettered.inc({ system, cause });
-      metrics.jobs.inc({ system, result: 'dead_letter' });
-      throw new UnrecoverableError(`${cause}: ${stillOwed.length} token(s) still owed after ${attempt} attempt(s)`);
-    }
-
-    const delay = outcomes.length === 0 ? heldForMs : Math.max(retryDelay(attempt, this.o.retry, providerWaitMs), held.length ? heldForMs : 0);
-    if (Date.now() + delay >= expiresAt) {
-      metrics.expired.inc({ system, event: type });
-      metrics.jobs.inc({ system, result: 'expired' });
-      return;
-    }
-    metrics.jobs.inc({ system, result: outcomes.length === 0 ? 'circuit_open' : 'retry' });
-    await job.updateData(next);
-    await job.moveToDelayed(Date.now() + delay, lockToken);
-    throw new DelayedError();
+    if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
+    return round;
   }
 
   /** 1 for each app whose circuit is open now, 0 once it has closed again. */

@@ -14,12 +14,9 @@ export const QUEUE_PREFIX = 'pushfleet';
  */
 export const QUEUE_NAMES = { apns: '{apns}', gcm: '{gcm}' } as const satisfies Record<PushSystem, string>;
 
-/**
- * The data of one job on the APNs or GCM queue. The producer writes `id`, `event` and `enqueuedAt` and
- * nothing derived (no tokens, no payload): the worker reads the owner's tokens at send time.
- */
-export interface PushJobData {
-  /** The event id, also the BullMQ job id in both queues (publishing the same id again is a no-op). */
+/** One event in a job, with what is still owed of it. */
+export interface QueuedEvent {
+  /** The event id: given by the caller (then also the job id, see `PushJobData`) or generated. */
   id: string;
   event: PushEvent;
   /** When the producer accepted the event (ms since epoch); TTLs count from here, across retries. */
@@ -29,6 +26,26 @@ export interface PushJobData {
    * all of the owner's tokens for this system.
    */
   tokens?: string[];
+}
+
+/**
+ * Events per job when the producer generates their ids. The queue costs the same per job whatever the
+ * job holds (two Lua calls, a job hash, its options), so carrying several events amortises it; a retry
+ * keeps only the events (and tokens) still owed, so one failing device never resends the others.
+ */
+export const EVENTS_PER_JOB = 20;
+
+/**
+ * The data of one job on the APNs or GCM queue. The producer writes the events and nothing derived (no
+ * tokens, no payload): the worker reads each owner's tokens at send time.
+ *
+ * An event whose id the caller gave travels alone, with its id as the job id, so publishing the same id
+ * again is a no-op while the job is kept (BullMQ checks that in the same script that adds the job). Events
+ * with generated ids cannot be duplicates and travel up to `EVENTS_PER_JOB` per job, whose id is then the
+ * first event's id.
+ */
+export interface PushJobData {
+  events: QueuedEvent[];
   /** Set by a worker before a retry: the send attempt the retry will be (absent = 1). */
   attempt?: number;
 }

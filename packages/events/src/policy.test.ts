@@ -2,7 +2,7 @@ import {
   DEFAULT_JOB_OPTIONS,
   DEFAULT_POLICIES,
   EVENT_TYPES,
-  PushJobData,
+  QueuedEvent,
   QUEUE_NAMES,
   QUEUE_PREFIX,
   expiresAt,
@@ -14,9 +14,9 @@ import {
 
 const OWNER = '9aed5e94-3803-11e3-8475-0024e8f90cc0';
 
-function job(message: PushJobData['event']['message'], enqueuedAt: number): PushJobData {
+function job(message: QueuedEvent['event']['message'], enqueuedAt: number): QueuedEvent {
   const base = { owner: OWNER, phone_from: '1', phone_to: '2' };
-  return { id: 'e1', enqueuedAt, event: { ...base, message } as PushJobData['event'] };
+  return { id: 'e1', enqueuedAt, event: { ...base, message } as QueuedEvent['event'] };
 }
 
 describe('delivery policies', () => {

@@ -61,7 +61,7 @@ export function expiresAt(enqueuedAtMs: number, policy: Pick<DeliveryPolicy, 'tt
   return enqueuedAtMs + policy.ttlSeconds * 1000;
 }
 
-/** What {@link isExpired} needs of a job's data (a `PushJobData` fits). */
+/** What {@link isExpired} needs of a queued event (a `QueuedEvent` fits). */
 export interface ExpiringJob {
   event: { message: EventType };
   enqueuedAt: number;

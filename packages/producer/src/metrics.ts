@@ -1,5 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import { EVENT_TYPES } from '@pushfleet/events';
+import { EVENT_TYPES, PushJobData } from '@pushfleet/events';
 
 export type RejectReason = 'invalid' | 'unavailable';
 
@@ -32,14 +32,10 @@ export class ProducerMetrics {
     for (const reason of ['invalid', 'unavailable'] as const) this.rejectedTotal.inc({ reason }, 0);
   }
 
-  accepted(jobs: readonly { name: string }[], seconds: number): void {
+  accepted(jobs: readonly { data: PushJobData }[], seconds: number): void {
     this.enqueueSeconds.observe(seconds);
-    if (jobs.length === 1) {
-      this.acceptedTotal.inc({ event: jobs[0].name });
-      return;
-    }
     const counts = new Map<string, number>();
-    for (const job of jobs) counts.set(job.name, (counts.get(job.name) ?? 0) + 1);
+    for (const job of jobs) for (const q of job.data.events) counts.set(q.event.message, (counts.get(q.event.message) ?? 0) + 1);
     for (const [event, n] of counts) this.acceptedTotal.inc({ event }, n);
   }
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { PushEventInput, PushJobData, QUEUE_NAMES } from '@pushfleet/events';
+import { EVENTS_PER_JOB, PushEventInput, PushJobData, QUEUE_NAMES } from '@pushfleet/events';
 import { testRedisUrl, uniquePrefix, waitFor } from '../../../test/support/env';
 import { freePort } from '../../../test/support/redis-server';
 import { InvalidEventsError, Producer, QueueUnavailableError, createProducer } from './index';
@@ -75,14 +75,13 @@ describe('producer against a real Redis', () => {
       expect(job).toBeDefined();
       expect(job!.name).toBe('fax_new');
       expect(job!.id).toBe('fax-1');
-      expect(Object.keys(job!.data).sort()).toEqual(['enqueuedAt', 'event', 'id']);
-      expect(job!.data).toEqual({
+      expect(job!.data).toEqual({ events: [{
         id: 'fax-1',
         event: { owner: OWNER, message: 'fax_new', fax: 'af729cc0-3251-11e2-81c1-0800200c9a66', phone: '+492215587412', page_count: 2 },
         enqueuedAt: expect.any(Number),
-      });
-      expect(job!.data.enqueuedAt).toBeGreaterThanOrEqual(before);
-      expect(job!.data.enqueuedAt).toBeLessThanOrEqual(after);
+      }] });
+      expect(job!.data.events[0].enqueuedAt).toBeGreaterThanOrEqual(before);
+      expect(job!.data.events[0].enqueuedAt).toBeLessThanOrEqual(after);
       expect(job!.opts).toMatchObject({
         attempts: 10,
         removeOnComplete: { age: 3600, count: 10000 },
@@ -97,7 +96,7 @@ describe('producer against a real Redis', () => {
   it('gives an event without id a random UUID', async () => {
     const { id } = await producer.publish(chat('hi'));
     expect(id).toMatch(UUID_RE);
-    expect((await inspector.gcm.getJob(id))!.data.event).toMatchObject({ message: 'chat_message', text: 'hi' });
+    expect((await inspector.gcm.getJob(id))!.data.events[0].event).toMatchObject({ message: 'chat_message', text: 'hi' });
   });
 
   it('publishes a batch larger than one addBulk chunk, ids in input order', async () => {
@@ -107,9 +106,30 @@ describe('producer against a real Redis', () => {
     expect(ids[1]).toBe('c-1');
     expect(ids[0]).toMatch(UUID_RE);
     expect(new Set(ids).size).toBe(2500);
-    expect(await inspector.counts()).toEqual([2500, 2500]);
-    const last = await inspector.apns.getJob(ids[2498]);
-    expect(last!.data.event).toMatchObject({ message: 'fax_new', page_count: 2498 });
+    // 1250 events with ids, one job each; 1250 without, EVENTS_PER_JOB per job.
+    const jobs = 1250 + Math.ceil(1250 / EVENTS_PER_JOB);
+    expect(await inspector.counts()).toEqual([jobs, jobs]);
+    const named = await inspector.apns.getJob('c-2499');
+    expect(named!.data.events.map((q) => q.event)).toEqual([expect.objectContaining({ message: 'chat_message', text: 'm2499' })]);
+    // Every event is in exactly one job per queue, with its id and content.
+    for (const queue of [inspector.apns, inspector.gcm]) {
+      const all = (await queue.getJobs(['wait'], 0, -1)).flatMap((j) => j.data.events);
+      expect(all.map((q) => q.id).sort()).toEqual([...ids].sort());
+      const byId = new Map(all.map((q) => [q.id, q.event]));
+      expect(byId.get(ids[2498])).toMatchObject({ message: 'fax_new', page_count: 2498 });
+    }
+  });
+
+  it('puts events without ids EVENTS_PER_JOB to a job, named by its first event, in input order', async () => {
+    const n = 2 * EVENTS_PER_JOB + 3;
+    const { ids } = await producer.publishMany(Array.from({ length: n }, (_, i) => chat(`s${i}`)));
+    expect(await inspector.counts()).toEqual([3, 3]);
+    for (const [start, size] of [[0, EVENTS_PER_JOB], [EVENTS_PER_JOB, EVENTS_PER_JOB], [2 * EVENTS_PER_JOB, 3]]) {
+      const job = await inspector.gcm.getJob(ids[start]);
+      expect(job!.name).toBe(size === 1 ? 'chat_message' : 'batch');
+      expect(job!.data.events.map((q) => q.id)).toEqual(ids.slice(start, start + size));
+      expect(job!.data.events.map((q) => (q.event as { text: string }).text)).toEqual(ids.slice(start, start + size).map((_, k) => `s${start + k}`));
+    }
   });
 
   it('delivers an id once: publishing it again (even with other content) is a no-op', async () => {
@@ -119,8 +139,8 @@ describe('producer against a real Redis', () => {
     const { ids } = await producer.publishMany([chat('a', { id: 'dup-2' }), chat('b', { id: 'dup-2' }), chat('c', { id: 'dup-1' })]);
     expect(ids).toEqual(['dup-2', 'dup-2', 'dup-1']);
     expect(await inspector.counts()).toEqual([2, 2]);
-    expect((await inspector.apns.getJob('dup-1'))!.data.event).toMatchObject({ text: 'first' });
-    expect((await inspector.gcm.getJob('dup-2'))!.data.event).toMatchObject({ text: 'a' });
+    expect((await inspector.apns.getJob('dup-1'))!.data.events[0].event).toMatchObject({ text: 'first' });
+    expect((await inspector.gcm.getJob('dup-2'))!.data.events[0].event).toMatchObject({ text: 'a' });
   });
 
   it('rejects a batch with invalid events whole, naming index and path, and enqueues nothing', async () => {

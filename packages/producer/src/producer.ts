@@ -4,10 +4,12 @@ import { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_JOB_OPTIONS,
+  EVENTS_PER_JOB,
   PUSH_SYSTEMS,
   PushEventInput,
   PushJobData,
   QUEUE_NAMES,
+  QueuedEvent,
   QUEUE_PREFIX,
   parsePushEventInput,
 } from '@pushfleet/events';
@@ -25,7 +27,7 @@ export interface ProducerOptions {
   connection: Redis | string;
   /** BullMQ key prefix, default `pushfleet` (keys `pushfleet:{apns}:...`). */
   prefix?: string;
-  /** Laid over `DEFAULT_JOB_OPTIONS`; `jobId` is always the event id. */
+  /** Laid over `DEFAULT_JOB_OPTIONS`; `jobId` is always the (first) event's id. */
   jobOptions?: Omit<JobsOptions, 'jobId'>;
   /** Registers pushfleet_events_accepted_total, pushfleet_events_rejected_total, pushfleet_enqueue_duration_seconds. */
   metrics?: Registry;
@@ -43,7 +45,8 @@ export interface Producer {
   publish(input: PushEventInput): Promise<{ id: string }>;
   /**
    * Validates every event, then enqueues each to the APNs and the GCM queue. One invalid event rejects the
-   * whole batch (InvalidEventsError, nothing enqueued). Redis trouble: QueueUnavailableError.
+   * whole batch (InvalidEventsError, nothing enqueued). Redis trouble: QueueUnavailableError. Events
+   * without an id share jobs (up to `EVENTS_PER_JOB` each); an event with an id has its own (dedupe).
    */
   publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }>;
   /** Closes the queues, and the connection if the producer opened it. Later publishes fail. */
@@ -133,9 +136,15 @@ export function createProducer(options: ProducerOptions): Producer {
 
   async function publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }> {
     const errors: InvalidEvent[] = [];
-    const jobs: BulkJob[] = new Array(inputs.length);
+    const jobs: BulkJob[] = [];
     const ids: string[] = new Array(inputs.length);
     const enqueuedAt = Date.now();
+    const toJob = (events: QueuedEvent[]): BulkJob => ({
+      name: events.length === 1 ? events[0].event.message : 'batch',
+      data: { events },
+      opts: { ...jobOptions, jobId: events[0].id },
+    });
+    let shared: QueuedEvent[] = [];
     for (let index = 0; index < inputs.length; index++) {
       const r = parsePushEventInput(inputs[index]);
       if (!r.ok) {
@@ -143,10 +152,20 @@ export function createProducer(options: ProducerOptions): Producer {
         continue;
       }
       const { id: givenId, ...event } = r.value;
-      const id = givenId ?? randomUUID();
+      if (givenId !== undefined) {
+        ids[index] = givenId;
+        jobs.push(toJob([{ id: givenId, event, enqueuedAt }]));
+        continue;
+      }
+      const id = randomUUID();
       ids[index] = id;
-      jobs[index] = { name: event.message, data: { id, event, enqueuedAt }, opts: { ...jobOptions, jobId: id } };
+      shared.push({ id, event, enqueuedAt });
+      if (shared.length === EVENTS_PER_JOB) {
+        jobs.push(toJob(shared));
+        shared = [];
+      }
     }
+    if (shared.length > 0) jobs.push(toJob(shared));
     if (errors.length > 0) {
       metrics?.rejected(inputs.length, 'invalid');
       throw new InvalidEventsError(errors);
