@@ -18,7 +18,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
-import { PUSH_SYSTEMS, PushEvent, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
+import { EVENTS_PER_JOB, PUSH_SYSTEMS, PushEvent, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { benchIngest, BenchIngestResult } from '@pushfleet/producer/dist/bench-ingest';
 import type { RecordedRequest } from '@pushfleet/sandbox';
@@ -372,17 +372,24 @@ async function queuedMemory(ctx: Ctx): Promise<Record<string, number>> {
     const ids = await publishAll(ctx, events);
     const mem1 = await redisDataBytes(ctx.admin);
     const streams1 = (await usage(key('apns', 'events'))) + (await usage(key('gcm', 'events')));
-    // Where the bytes are: a sample of job hashes, the paused/wait lists, the events streams.
-    const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
+    // Where the bytes are: a sample of job hashes (events without ids share jobs, each named by its
+    // first event), the paused/wait lists, the events streams.
+    const jobIds = ids.filter((_, i) => i % EVENTS_PER_JOB === 0);
+    const sample = jobIds.filter((_, i) => i % Math.max(1, Math.floor(jobIds.length / 50)) === 0).slice(0, 50);
     let jobHash = 0;
-    for (const id of sample) jobHash += (await usage(key('apns', id))) + (await usage(key('gcm', id)));
+    let sampledEvents = 0;
+    for (const id of sample) {
+      jobHash += (await usage(key('apns', id))) + (await usage(key('gcm', id)));
+      sampledEvents += Math.min(EVENTS_PER_JOB, ids.length - ids.indexOf(id));
+    }
     let lists = 0;
     for (const s of PUSH_SYSTEMS) lists += (await usage(key(s, 'paused'))) + (await usage(key(s, 'wait')));
     return {
       events: m,
       bytesPerEvent: Math.round((mem1 - mem0) / m),
-      bytesPerJob: Math.round((mem1 - mem0) / (2 * m)),
-      jobHashBytesPerEvent: Math.round(jobHash / sample.length),
+      bytesPerEventPerQueue: Math.round((mem1 - mem0) / (2 * m)),
+      jobs: 2 * jobIds.length,
+      jobHashBytesPerEvent: Math.round(jobHash / sampledEvents),
       listBytesPerEvent: Math.round(lists / m),
       eventsStreamBytesPerEvent: Math.round((streams1 - streams0) / m),
     };
@@ -568,7 +575,7 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     ingest_raw_addbulk_events_per_s: ing.rawAddBulkEventsPerSec,
     ingest_ratio: round(ing.producerEventsPerSec / ing.rawAddBulkEventsPerSec, 2),
     redis_bytes_per_queued_event: qm.bytesPerEvent,
-    redis_bytes_per_queued_job: qm.bytesPerJob,
+    redis_bytes_per_queued_event_per_queue: qm.bytesPerEventPerQueue,
   });
 }
 
@@ -609,7 +616,7 @@ function table(r: Results): string {
     row('GCM ids/s (GCM alone) | node-gcm per event', fmt(f.gcm_e2e_ids_per_s), `${fmt(f.gcm_direct_node_gcm_per_event_ids_per_s)} (${d.rounds[0].nodeGcm.out.inflight} out)`, xr('gcm_throughput_ratio'));
     row('GCM ids/s | node-gcm multicast 1000 ids/req', fmt(f.gcm_e2e_ids_per_s), fmt(f.gcm_direct_node_gcm_multicast_ids_per_s), `${f.gcm_vs_multicast_ratio.toFixed(3)}x`);
     row('both at once: APNs / GCM deliveries/s', `${fmt(f.both_apns_deliveries_per_s)} / ${fmt(f.both_gcm_ids_per_s)}`);
-    row(`APNs jobs/s | BullMQ no-op worker (conc ${d.bullmq.out.concurrency})`, fmt(f.apns_e2e_deliveries_per_s), fmt(f.bullmq_noop_jobs_per_s), x('apns_vs_bullmq_noop_ratio'));
+    row(`APNs deliveries/s | BullMQ no-op worker jobs/s, a job per event (conc ${d.bullmq.out.concurrency})`, fmt(f.apns_e2e_deliveries_per_s), fmt(f.bullmq_noop_jobs_per_s), x('apns_vs_bullmq_noop_ratio'));
     row('worker-apns CPU-s / 10k | node-apn', fmt(f.worker_apns_cpu_s_per_10k, 2), fmt(f.node_apn_cpu_s_per_10k, 2), xr('apns_cpu_ratio'));
     row('worker-gcm CPU-s / 10k | node-gcm per event', fmt(f.worker_gcm_cpu_s_per_10k, 2), fmt(f.node_gcm_cpu_s_per_10k, 2), xr('gcm_cpu_ratio'));
     row('Redis CPU-s / 10k events (APNs alone) | BullMQ no-op worker CPU', fmt(f.redis_cpu_s_per_10k_apns_alone, 2), fmt(f.bullmq_noop_cpu_s_per_10k, 2));
@@ -617,7 +624,7 @@ function table(r: Results): string {
     row(`GCM enqueue->receipt p50/p95/p99 ms @${fmt(f.latency_achieved_events_per_s)}/s`, `${fmt(f.latency_gcm_p50_ms, 1)} / ${fmt(f.latency_gcm_p95_ms, 1)} / ${fmt(f.latency_gcm_p99_ms, 1)}`);
     row(`APNs / GCM p50, p99 ms @${fmt(f.latency_low_rate_events_per_s)}/s (no backlog)`, `${fmt(f.latency_low_rate_apns_p50_ms, 1)}, ${fmt(f.latency_low_rate_apns_p99_ms, 1)} / ${fmt(f.latency_low_rate_gcm_p50_ms, 1)}, ${fmt(f.latency_low_rate_gcm_p99_ms, 1)}`);
     row('Redis bytes / registered token', fmt(f.redis_bytes_per_registered_token));
-    row('Redis bytes / queued event (per job)', `${fmt(f.redis_bytes_per_queued_event)} (${fmt(f.redis_bytes_per_queued_job)})`);
+    row('Redis bytes / queued event (per queue)', `${fmt(f.redis_bytes_per_queued_event)} (${fmt(f.redis_bytes_per_queued_event_per_queue)})`);
   }
   row('ingestion events/s: producer | raw addBulk', fmt(f.ingest_producer_events_per_s), fmt(f.ingest_raw_addbulk_events_per_s), x('ingest_ratio'));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((rr) => rr[c].length)));
