@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     registry,
     metrics,
     transport,
-    loadEntries: (tokens, owner) => tokens.apnsEntries(owner),
+    loadEntries: async (tokens, owners) => (await tokens.entriesOf(owners)).map((e) => e.apns),
   });
 }
 

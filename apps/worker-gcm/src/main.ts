@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     registry,
     metrics,
     transport,
-    loadEntries: (tokens, owner) => tokens.gcmEntries(owner),
+    loadEntries: async (tokens, owners) => (await tokens.entriesOf(owners)).map((e) => e.gcm),
   });
 }
 

@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import net from 'node:net';
 import { AddressInfo } from 'node:net';
 import { H2Pool, H2TransportError } from './h2-pool';
@@ -32,4 +33,31 @@ test('close() fails queued requests at once', async () => {
   await pool.close();
   expect(await queued).toBeInstanceOf(H2TransportError);
   await first;
+});
+
+test('thousands of queued requests behind the in-flight cap are served first in, first out, each once', async () => {
+  const order: number[] = [];
+  let open = 0;
+  let maxOpen = 0;
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    order.push(Number(String(headers[':path']).slice(1)));
+    maxOpen = Math.max(maxOpen, ++open);
+    stream.on('close', () => { open--; });
+    stream.respond({ ':status': 200 });
+    stream.end(String(headers[':path']));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pool = new H2Pool({ origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, maxInflightPerSession: 8 });
+  try {
+    const n = 9000; // the queue passes the point where it compacts itself
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => pool.request({ ':method': 'POST', ':path': `/${i}` }, '')));
+    expect(answers.map((a) => a.body)).toEqual(Array.from({ length: n }, (_, i) => `/${i}`));
+    expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(maxOpen).toBeLessThanOrEqual(8);
+    expect(pool.inflight).toBe(0);
+  } finally {
+    await pool.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });

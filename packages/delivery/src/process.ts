@@ -19,7 +19,8 @@ export interface WorkerProcessOptions<Entry> {
   registry: Registry;
   metrics: DeliveryMetrics;
   transport: PushTransport<Entry>;
-  loadEntries: (registry: TokenRegistry, owner: string) => Promise<Entry[]>;
+  /** Each owner's entries for this system, in the order given (`TokenRegistry.entriesOf`). */
+  loadEntries: (registry: TokenRegistry, owners: readonly string[]) => Promise<Entry[][]>;
 }
 
 export function parsePolicies(raw: unknown): Policies {
@@ -38,7 +39,12 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.registry);
-  const tokens = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX });
+  // The registry reads go on a connection of their own. ioredis copies every Lua script defined on a
+  // connection onto each pipeline it builds, and auto-pipelining builds one per tick: on BullMQ's
+  // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
+  const registryRedis = redis.duplicate();
+  registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
+  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX });
   const worker = new DeliveryWorker<Entry>({
     system: o.system,
     connection: redis,
@@ -46,7 +52,7 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
     lockDurationMs: env.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     registry: tokens,
-    loadEntries: (owner) => o.loadEntries(tokens, owner),
+    loadEntries: (owners) => o.loadEntries(tokens, owners),
     transport: o.transport,
     policies,
     retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
@@ -71,8 +77,9 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
       await o.transport.close().catch(() => undefined);
       await ops.close();
       // Redis last, and never waiting on a Redis that is gone.
-      await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await Promise.race([Promise.all([redis.quit(), registryRedis.quit()]).catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
       redis.disconnect();
+      registryRedis.disconnect();
       logger.info({ system: o.system }, 'stopped');
     })();
     return stopping;

@@ -36,8 +36,8 @@ export interface DeliveryWorkerOptions<Entry> {
   connection: Redis;
   prefix?: string;
   registry: TokenRegistry;
-  /** The owner's entries for this system, fresh at send time. */
-  loadEntries: (owner: string) => Promise<Entry[]>;
+  /** Each owner's entries for this system, fresh at send time, in the order given (one round trip). */
+  loadEntries: (owners: readonly string[]) => Promise<Entry[][]>;
   transport: PushTransport<Entry>;
   policies: Policies;
   retry: RetryPolicy;
@@ -101,9 +101,9 @@ export class DeliveryWorker<Entry> {
     }
     if (live.length === 0) return;
 
-    // One registry read per owner, all at once (ioredis sends them in one pipeline).
+    // One registry read for all the owners of the job.
     const owners = [...new Set(live.map((q) => q.event.owner))];
-    const loaded = await Promise.all(owners.map((owner) => this.o.loadEntries(owner)));
+    const loaded = await this.o.loadEntries(owners);
     const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
     const rounds = await Promise.all(live.map((q) => this.sendEvent(q, entriesOf.get(q.event.owner) ?? [], now)));
     this.refreshCircuitGauge();

@@ -23,6 +23,17 @@ test('entries round-trip with registered_at, topic only when set, token lower-ca
   });
 });
 
+test('entriesOf reads several users in one command, in the order given, empty for a user without tokens', async () => {
+  await registry.addGcm('many-1', 'gcm-many-1', 10);
+  await registry.addApns('many-2', { deviceToken: 'ef'.repeat(32), applicationId: APP, sandbox: false }, 20);
+  await registry.addGcm('many-2', 'gcm-many-2', 30);
+  const got = await registry.entriesOf(['many-2', 'nobody', 'many-1']);
+  expect(got).toEqual([await registry.entries('many-2'), { apns: [], gcm: [] }, await registry.entries('many-1')]);
+  expect(got[0].apns.map((e) => e.deviceToken)).toEqual(['ef'.repeat(32)]);
+  expect(got[2].gcm.map((e) => e.registrationId)).toEqual(['gcm-many-1']);
+  expect(await registry.entriesOf([])).toEqual([]);
+});
+
 test('remove with registeredBefore prunes only entries registered before the provider timestamp', async () => {
   await registry.addApns('u2', { deviceToken: 'cd'.repeat(32), applicationId: APP, sandbox: false }, 5000);
   expect(await registry.remove('u2', 'apns', 'cd'.repeat(32), { registeredBefore: 5000 })).toBe(false);

@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis';
-import { ADD_ENTRY, REMOVE_ENTRY, REPLACE_ENTRY } from './scripts';
+import { ADD_ENTRY, READ_ENTRIES, REMOVE_ENTRY, REPLACE_ENTRY } from './scripts';
 import { registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } from './keys';
 
 export interface ApnsEntry {
@@ -35,6 +35,7 @@ declare module 'ioredis' {
     pfAddEntry(userKey: string, owners: string, userId: string, field: string, value: string, cap: number, userPrefix: string, tag: string): Result<[number, string], Context>;
     pfRemoveEntry(userKey: string, owners: string, userId: string, field: string, before: string): Result<number, Context>;
     pfReplaceEntry(userKey: string, owners: string, userId: string, oldField: string, newField: string): Result<number, Context>;
+    pfReadEntries(numKeys: number, ...userKeys: string[]): Result<string[][], Context>;
   }
 }
 
@@ -43,6 +44,19 @@ function decodeApns(token: string, value: string): ApnsEntry {
   const e: ApnsEntry = { deviceToken: token, applicationId, sandbox: sandbox === '1', registeredAt: Number(at) };
   if (topic) e.apnsTopic = topic;
   return e;
+}
+
+/** A user hash's HGETALL reply (flat field, value list) as entries, oldest registration first. */
+function decodeEntries(flat: readonly string[]): UserEntries {
+  const out: UserEntries = { apns: [], gcm: [] };
+  for (let i = 0; i < flat.length; i += 2) {
+    const field = flat[i];
+    if (field.charCodeAt(0) === 97 /* a */) out.apns.push(decodeApns(field.slice(2), flat[i + 1]));
+    else out.gcm.push({ registrationId: field.slice(2), registeredAt: Number(flat[i + 1]) });
+  }
+  out.apns.sort((x, y) => x.registeredAt - y.registeredAt);
+  out.gcm.sort((x, y) => x.registeredAt - y.registeredAt);
+  return out;
 }
 
 /**
@@ -59,6 +73,7 @@ export class TokenRegistry {
       redis.defineCommand('pfAddEntry', { numberOfKeys: 2, lua: ADD_ENTRY });
       redis.defineCommand('pfRemoveEntry', { numberOfKeys: 2, lua: REMOVE_ENTRY });
       redis.defineCommand('pfReplaceEntry', { numberOfKeys: 2, lua: REPLACE_ENTRY });
+      redis.defineCommand('pfReadEntries', { lua: READ_ENTRIES });
     }
   }
 
@@ -95,16 +110,14 @@ export class TokenRegistry {
 
   /** One round trip (HGETALL) for all of a user's entries; ioredis auto-pipelining batches concurrent calls. */
   async entries(userId: string): Promise<UserEntries> {
-    const all = await this.redis.hgetall(this.keys.user(userId));
-    const out: UserEntries = { apns: [], gcm: [] };
-    for (const field in all) {
-      const value = all[field];
-      if (field.charCodeAt(0) === 97 /* a */) out.apns.push(decodeApns(field.slice(2), value));
-      else out.gcm.push({ registrationId: field.slice(2), registeredAt: Number(value) });
-    }
-    out.apns.sort((x, y) => x.registeredAt - y.registeredAt);
-    out.gcm.sort((x, y) => x.registeredAt - y.registeredAt);
-    return out;
+    return decodeEntries(await this.redis.call('HGETALL', this.keys.user(userId)) as string[]);
+  }
+
+  /** The entries of several users in one command (one Lua call), in the order given. */
+  async entriesOf(userIds: readonly string[]): Promise<UserEntries[]> {
+    if (userIds.length === 0) return [];
+    const replies = await this.redis.pfReadEntries(userIds.length, ...userIds.map((u) => this.keys.user(u)));
+    return replies.map(decodeEntries);
   }
 
   async apnsEntries(userId: string): Promise<ApnsEntry[]> {

@@ -35,6 +35,17 @@ return {moved, evicted}
 `;
 
 /**
+ * Every given user's entries in one command: KEYS = user hashes; one flat HGETALL reply per key. A
+ * delivery job reads all of its events' owners at once, and one command per job costs the worker far less
+ * than one per owner (each ioredis command is an object, a promise and a reply to route).
+ */
+export const READ_ENTRIES = `
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out
+`;
+
+/**
  * Removes the caller's entry; never touches another user's. ARGV: userId, field, registeredBeforeMs or ''.
  * With registeredBeforeMs the entry is removed only when it was registered before that time (APNs 410
  * Unregistered: a token re-registered after Apple's timestamp is valid again). Returns 1 when removed.
