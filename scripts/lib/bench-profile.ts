@@ -12,6 +12,8 @@ interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number;
 export interface ProfileEntry { name: string; where: string; selfMs: number; percent: number }
 export interface ProfileSummary {
   file: string;
+  /** Milliseconds busy (not idle) in each second of the profile, window or not: where the phases are. */
+  busyBySecond: number[];
   totalMs: number;
   /** Sampled time not spent idle: the percentages are of this. */
   busyMs: number;
@@ -42,15 +44,23 @@ function moduleOf(url: string, fn: string): string {
   return m ? `@pushfleet/${m[2]}` : u;
 }
 
-export function summarizeProfile(file: string, top = 20): ProfileSummary {
+/**
+ * `window` (seconds since the profile started) keeps only the samples taken then, e.g. one bench phase;
+ * `busyBySecond` (ms busy per second of the profile) shows where the phases are.
+ */
+export function summarizeProfile(file: string, top = 20, window?: { from: number; to: number }): ProfileSummary {
   const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   // Sample i lasts until sample i+1: its duration is timeDeltas[i + 1] (the last one until endTime).
   const self = new Map<number, number>();
   let t = p.startTime;
   const stamps = p.timeDeltas.map((d) => (t += d));
+  const busyBySecond: number[] = [];
   for (let i = 0; i < p.samples.length; i++) {
     const dur = (i + 1 < stamps.length ? stamps[i + 1] : p.endTime) - stamps[i];
+    const second = Math.floor((stamps[i] - p.startTime) / 1e6);
+    if (byId.get(p.samples[i])!.callFrame.functionName !== '(idle)' && dur > 0) busyBySecond[second] = (busyBySecond[second] ?? 0) + dur / 1000;
+    if (window && (second < window.from || second >= window.to)) continue;
     if (dur > 0) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + dur);
   }
   const fns = new Map<string, { name: string; where: string; us: number }>();
@@ -74,6 +84,7 @@ export function summarizeProfile(file: string, top = 20): ProfileSummary {
   const pct = (us: number) => Math.round((us / busy) * 1000) / 10;
   return {
     file,
+    busyBySecond: Array.from(busyBySecond, (ms) => Math.round(ms ?? 0)),
     totalMs: Math.round(total / 1000),
     busyMs: Math.round(busy / 1000),
     functions: [...fns.values()].sort((a, b) => b.us - a.us).slice(0, top)
@@ -103,12 +114,16 @@ export function newestProfile(dir: string, since = 0): string | undefined {
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const ti = args.indexOf('--top');
-  const top = ti >= 0 ? Number(args[ti + 1]) : 25;
-  const file = args.find((a, i) => !a.startsWith('--') && !(ti >= 0 && i === ti + 1));
-  if (!file) {
-    console.error('usage: bench-profile <file.cpuprofile> [--top 25]');
+  const value = (flag: string) => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined; };
+  const top = Number(value('--top') ?? 25);
+  const from = value('--from');
+  const to = value('--to');
+  const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+  if (!file || [top, from ?? 0, to ?? 0].some((n) => !Number.isFinite(Number(n)))) {
+    console.error('usage: bench-profile <file.cpuprofile> [--top 25] [--from S --to S] [--seconds]');
     process.exit(2);
   }
-  console.log(formatProfile(summarizeProfile(file, top)));
+  const s = summarizeProfile(file, top, from !== undefined || to !== undefined ? { from: Number(from ?? 0), to: Number(to ?? Infinity) } : undefined);
+  if (args.includes('--seconds')) console.log(`ms busy per second: ${s.busyBySecond.map((ms, i) => `${i}:${ms}`).join(' ')}\n`);
+  console.log(formatProfile(s));
 }

@@ -1,4 +1,4 @@
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
 import { ApnsApp, ConfigError } from '@pushfleet/config';
@@ -180,7 +180,8 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
   }
 
   private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsEntry, app: string, refreshed = false): Promise<TokenOutcome> {
-    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.deviceToken}`, 'apns-id': randomUUID() };
+    // No apns-id: Apple assigns one when it is absent, and nothing here would use ours.
+    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.deviceToken}` };
     const auth = endpoint.authorization();
     if (auth) headers.authorization = auth.header;
     const started = performance.now();

@@ -20,7 +20,7 @@ const extra: FcmV1Transport[] = [];
 
 const entries = (ids: string[]): GcmEntry[] => ids.map((registrationId) => ({ registrationId, registeredAt: 1 }));
 const ctx = (over: Partial<SendContext> = {}): SendContext => ({
-  policy: DEFAULT_POLICIES.dialplan_callreverse_start, expiresAt: Date.now() + 59_500, eventId: 'ev-1', onTruncated: () => undefined, ...over,
+  policy: DEFAULT_POLICIES.dialplan_callreverse_start, expiresAt: Date.now() + 59_500, onTruncated: () => undefined, ...over,
 });
 const view = (o: { token: string; action: string; reason: string; retryAfterMs?: number }) => ({ token: o.token, action: o.action, reason: o.reason, ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}) });
 

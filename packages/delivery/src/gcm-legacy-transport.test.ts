@@ -20,7 +20,7 @@ const logLines: Array<{ msg: string }> = [];
 const entries = (ids: string[]): GcmEntry[] => ids.map((registrationId) => ({ registrationId, registeredAt: 1 }));
 const ids = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}-${String(i).padStart(5, '0')}`);
 const ctx = (over: Partial<SendContext> = {}): SendContext => ({
-  policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3600_000, eventId: 'ev-1', onTruncated: () => undefined, ...over,
+  policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3600_000, onTruncated: () => undefined, ...over,
 });
 /** Distinct HTTP requests the sandbox saw for these ids (legacy entries of one request share the body). */
 const requestsFor = (list: string[]) => {

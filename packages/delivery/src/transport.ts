@@ -5,8 +5,6 @@ export interface SendContext {
   policy: DeliveryPolicy;
   /** When the event expires (ms): becomes apns-expiration / what is left of time_to_live. */
   expiresAt: number;
-  /** Stable per event (the job id) so a provider can correlate retries (apns-id is derived from it). */
-  eventId: string;
   /** Called when the payload had to be shortened to fit the provider's limit. */
   onTruncated(): void;
 }

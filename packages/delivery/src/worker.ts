@@ -189,7 +189,6 @@ export class DeliveryWorker<Entry> {
     const outcomes = await transport.send(q.event, sendable, {
       policy: this.o.policies[type],
       expiresAt: this.expiresAt(q),
-      eventId: q.id,
       onTruncated: () => metrics.truncated.inc({ system, event: type }),
     });
     const registryWrites: Promise<unknown>[] = [];
