@@ -18,7 +18,7 @@ const SECRET_TEXT = 'meet me at the usual place';
 let redis: Redis;
 let prefix: string;
 let env: Record<string, string>;
-let apns: Queue<PushJobData & { attempt?: number }>;
+let apns: Queue<PushJobData>;
 let gcm: Queue<PushJobData>;
 let producer: Producer;
 let registry: TokenRegistry;
@@ -42,7 +42,7 @@ async function deadLetter(events: Parameters<Producer['publish']>[0][], owedToke
   const ids: string[] = [];
   for (const e of events) ids.push((await producer.publish(e)).id);
   const worker = new Worker<PushJobData>(QUEUE_NAMES.apns, async (job: Job<PushJobData>) => {
-    await job.updateData({ events: job.data.events.map((q) => ({ ...q, tokens: owedTokens })), attempt: 8 });
+    await job.updateData({ events: job.data.events.map((q) => ({ ...q, tokens: owedTokens, attempt: 8, failed: 'attempts_exhausted' as const })) });
     throw new UnrecoverableError(`attempts_exhausted: ${owedTokens.length} token(s) still owed after 8 attempt(s); last: BadDeviceToken for ${APNS_TOKEN}`);
   }, { connection: redis, prefix });
   try {
@@ -227,7 +227,7 @@ describe('dead-letter', () => {
     const before = await apns.getFailedCount();
     const { ids } = await producer.publishMany([chat(), chat(), chat()]);
     const worker = new Worker<PushJobData>(QUEUE_NAMES.apns, async (job: Job<PushJobData>) => {
-      await job.updateData({ events: job.data.events.slice(1).map((q) => ({ ...q, tokens: [APNS_TOKEN] })), attempt: 8 });
+      await job.updateData({ events: job.data.events.slice(1).map((q) => ({ ...q, tokens: [APNS_TOKEN], attempt: 8, failed: 'attempts_exhausted' as const })) });
       throw new UnrecoverableError('attempts_exhausted: 2 token(s) of 2 event(s) still owed after 8 attempt(s)');
     }, { connection: redis, prefix });
     try {
@@ -253,7 +253,8 @@ describe('dead-letter', () => {
     expect(r.out).toContain('replayed 1 job(s) from the apns dead-letter set');
     const job = (await apns.getJob(id))!;
     expect(await job.getState()).toBe('waiting');
-    expect(job.data.attempt).toBeUndefined();
+    // A fresh budget: no attempt count, not given up on; still owing only its tokens.
+    expect(job.data.events.map((q) => [q.attempt, q.failed, q.notBefore])).toEqual([[undefined, undefined, undefined]]);
     expect(job.data.events.map((q) => q.tokens)).toEqual([[APNS_TOKEN, APNS_TOKEN_2]]);
     expect(job.data.events[0].event).toMatchObject({ message: 'chat_message', text: SECRET_TEXT });
     expect(job.attemptsMade).toBe(0);
@@ -283,7 +284,7 @@ describe('dead-letter', () => {
     for (const id of ids) {
       const job = (await apns.getJob(id))!;
       expect(await job.getState()).toBe('waiting');
-      expect(job.data.attempt).toBeUndefined();
+      expect(job.data.events.map((q) => [q.attempt, q.failed])).toEqual([[undefined, undefined]]);
     }
     const again = await cli(['dead-letter', 'replay', '--queue', 'apns', '--all']);
     expect(again.code).toBe(EXIT.NOT_FOUND);

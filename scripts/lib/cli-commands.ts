@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '@pushfleet/config';
 import type { DeliveryJobData } from '@pushfleet/delivery';
-import { EVENT_TYPES, EventType, isExpired, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
+import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
 import { queueSnapshot, QueueSnapshot, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
@@ -165,8 +165,8 @@ function oneOf(values: Values, a: string, b: string): 'a' | 'b' {
 /** Tokens a dead-lettered event is still owed: its `tokens` list, or all the owner's when it never sent. */
 const owed = (q: QueuedEvent): string => (Array.isArray(q.tokens) ? String(q.tokens.length) : 'all');
 
-/** The events of a job's data; empty when the data is not what a worker wrote (tampered with, too old). */
-const eventsOf = (data: DeliveryJobData | undefined): QueuedEvent[] => (Array.isArray(data?.events) ? data.events : []);
+/** The events of a job's data (also the shape of older versions); empty when it is neither. */
+const eventsOf = (data: DeliveryJobData | undefined): QueuedEvent[] => jobEvents(data) ?? [];
 
 const expiredEvent = (q: QueuedEvent, now: number, policies: CliEnv['policies']): boolean => {
   const type = q?.event?.message;
@@ -229,12 +229,13 @@ counts jobs and defaults to 20 (at most 1000).`,
     const now = Date.now();
     // One row per event still owed (a job carries one or more events).
     const rows = jobs.flatMap((job) => {
-      const base = { job: job.id ?? '-', failedAt: iso(job.finishedOn), attempts: job.data?.attempt ?? job.attemptsMade, reason: safeReason(job.failedReason) };
+      const base = { job: job.id ?? '-', failedAt: iso(job.finishedOn), reason: safeReason(job.failedReason) };
       const events = eventsOf(job.data);
-      if (events.length === 0) return [{ ...base, id: '-', event: job.name, owner: '-', tokensOwed: '-', expired: false }];
+      if (events.length === 0) return [{ ...base, id: '-', event: job.name, owner: '-', attempts: job.attemptsMade, tokensOwed: '-', expired: false }];
       return events.map((q) => ({
         ...base,
         id: typeof q?.id === 'string' ? q.id : '-',
+        attempts: typeof q?.attempt === 'number' ? q.attempt : 1,
         event: (q?.event?.message as EventType | undefined) ?? job.name,
         owner: q?.event?.owner ?? '-',
         tokensOwed: owed(q),
@@ -276,7 +277,8 @@ past their TTL are dropped by the worker (counted as expired). --all replays the
     const failures: string[] = [];
     const replay = async (job: Job<DeliveryJobData>) => {
       const data = job.data;
-      await job.updateData({ ...data, attempt: undefined });
+      // A fresh retry budget for every event, and none of them given up on any more.
+      await job.updateData({ events: eventsOf(data).map(({ attempt: _a, notBefore: _n, failed: _f, ...q }) => q) });
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       replayed++;
       expired += eventsOf(data).filter((q) => expiredEvent(q, now, ctx.env.policies)).length;

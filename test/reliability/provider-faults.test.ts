@@ -95,7 +95,7 @@ test('an open circuit never dead-letters a job on its last attempt without sendi
     await waitFor(async () => (await local.queue.getJobState(first)) === 'failed', { what: 'the configuration failure that opens the circuit' });
     // A job on its last attempt, for the app whose circuit is now open: it must wait, not die.
     const event = { ...specEvents(b)[0] };
-    await local.queue.add(event.message, { events: [{ id: 'last-attempt', event: event as never, enqueuedAt: Date.now(), tokens: [tb] }], attempt: 3 }, { jobId: 'last-attempt' });
+    await local.queue.add(event.message, { events: [{ id: 'last-attempt', event: event as never, enqueuedAt: Date.now(), tokens: [tb], attempt: 3 }] }, { jobId: 'last-attempt' });
     await waitFor(async () => (await local.queue.getJobState('last-attempt')) === 'delayed', { what: 'the job held by the circuit' });
     expect(local.sandbox.recorder.countFor(tb, 'apns')).toBe(0);
   } finally {

@@ -35,6 +35,11 @@ export class AppCircuit {
     if (this.failures.has(app)) this.failures.delete(app);
   }
 
+  /** True while the app has configuration failures not yet cleared by a success (or open). */
+  suspect(app: string): boolean {
+    return (this.failures.get(app) ?? 0) > 0 || this.openUntil.has(app);
+  }
+
   openApps(now = Date.now()): string[] {
     return [...this.openUntil.entries()].filter(([, until]) => until > now).map(([app]) => app);
   }

@@ -20,7 +20,7 @@ export type DeliveryAction =
 export interface TokenOutcome {
   token: string;
   action: DeliveryAction;
-  /** The provider's reason, or our own for transport errors (timeout, goaway, connection). Closed set. */
+  /** The provider's reason, or our own for transport errors (timeout, goaway, connection) and internal_error. Closed set. */
   reason: string;
   /** The app the token belongs to, for metrics and the per-app circuit. */
   app: string;

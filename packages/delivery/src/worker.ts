@@ -1,7 +1,7 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
+import { jobEvents, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
 import type { TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { AppCircuit } from './circuit';
@@ -90,66 +90,103 @@ export class DeliveryWorker<Entry> {
   }
 
   private async process(job: Job<DeliveryJobData>, lockToken?: string): Promise<void> {
-    const { system, metrics } = this.o;
-    const data = job.data;
-    if (!Array.isArray(data?.events)) throw new UnrecoverableError('malformed job data: no events list');
+    const { system, metrics, retry } = this.o;
+    const events = jobEvents(job.data);
+    if (!events) throw new UnrecoverableError('malformed job data: no events');
     const now = Date.now();
-    const live: QueuedEvent[] = [];
-    for (const q of data.events) {
-      if (now >= this.expiresAt(q)) this.expire(q);
-      else live.push(q);
-    }
-    if (live.length === 0) return;
-
-    // One registry read for all the owners of the job.
-    const owners = [...new Set(live.map((q) => q.event.owner))];
-    const loaded = await this.o.loadEntries(owners);
-    const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
-    const rounds = await Promise.all(live.map((q) => this.sendEvent(q, entriesOf.get(q.event.owner) ?? [], now)));
-    this.refreshCircuitGauge();
-
-    const owedEvents: QueuedEvent[] = [];
-    let sentAny = false;
-    let owedTokens = 0;
-    let failed = 0;
-    let heldForMs = 0;
-    let providerWaitMs = 0;
-    live.forEach((q, i) => {
-      const r = rounds[i];
-      sentAny ||= r.sent;
-      heldForMs = Math.max(heldForMs, r.heldForMs);
-      providerWaitMs = Math.max(providerWaitMs, r.providerWaitMs);
-      failed += r.failed;
-      if (r.owed.length === 0) return;
-      owedTokens += r.owed.length;
-      owedEvents.push({ ...q, tokens: r.owed });
-    });
-    if (owedEvents.length === 0) return;
-
-    const attempt = data.attempt ?? 1;
-    // Waiting on an open circuit is not an attempt.
-    const nextAttempt = sentAny ? attempt + 1 : attempt;
-    const onlyConfigFailures = failed > 0 && failed === owedTokens;
-    if (onlyConfigFailures || (sentAny && attempt >= this.o.retry.maxAttempts)) {
-      await job.updateData({ events: owedEvents, attempt });
-      const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
-      metrics.deadLettered.inc({ system, cause }, owedEvents.length);
-      metrics.events.inc({ system, result: 'dead_letter' }, owedEvents.length);
-      throw new UnrecoverableError(`${cause}: ${owedTokens} token(s) of ${owedEvents.length} event(s) still owed after ${attempt} attempt(s)`);
+    // Each event keeps its own retry state: given up on (kept for the dead-letter set), waiting for its
+    // next try, or due now.
+    const given: QueuedEvent[] = [];
+    const waiting: QueuedEvent[] = [];
+    const due: QueuedEvent[] = [];
+    for (const q of events) {
+      if (q.failed) given.push(q);
+      else if (now >= this.expiresAt(q)) this.expire(q);
+      else if ((q.notBefore ?? 0) > now) waiting.push(q);
+      else due.push(q);
     }
 
-    const delay = !sentAny ? heldForMs : Math.max(retryDelay(attempt, this.o.retry, providerWaitMs), heldForMs);
-    const retryAt = Date.now() + delay;
-    const retried: QueuedEvent[] = [];
-    owedEvents.forEach((q) => {
-      if (retryAt >= this.expiresAt(q)) this.expire(q);
-      else retried.push(q);
-    });
-    if (retried.length === 0) return;
-    metrics.events.inc({ system, result: sentAny ? 'retry' : 'circuit_open' }, retried.length);
-    await job.updateData({ events: retried, attempt: nextAttempt });
-    await job.moveToDelayed(retryAt, lockToken);
-    throw new DelayedError();
+    if (due.length > 0) {
+      // One registry read for all the owners of the job.
+      const owners = [...new Set(due.map((q) => q.event.owner))];
+      const loaded = await this.o.loadEntries(owners);
+      const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
+      const rounds = await this.sendAll(due, entriesOf, now);
+      this.refreshCircuitGauge();
+      const decidedAt = Date.now();
+      due.forEach((q, i) => {
+        const r = rounds[i];
+        if (r.owed.length === 0) return;
+        const attempt = q.attempt ?? 1;
+        const owed: QueuedEvent = { ...q, tokens: r.owed };
+        delete owed.notBefore;
+        const onlyConfigFailures = r.failed > 0 && r.failed === r.owed.length;
+        if (onlyConfigFailures || (r.sent && attempt >= retry.maxAttempts)) {
+          const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
+          metrics.deadLettered.inc({ system, cause });
+          metrics.events.inc({ system, result: 'dead_letter' });
+          given.push({ ...owed, failed: cause });
+          return;
+        }
+        // Waiting on an open circuit is not an attempt.
+        const delay = r.sent ? Math.max(retryDelay(attempt, retry, r.providerWaitMs), r.heldForMs) : r.heldForMs;
+        const retryAt = decidedAt + delay;
+        if (retryAt >= this.expiresAt(q)) {
+          this.expire(q);
+          return;
+        }
+        metrics.events.inc({ system, result: r.sent ? 'retry' : 'circuit_open' });
+        const next: QueuedEvent = { ...owed, notBefore: retryAt };
+        if (r.sent) next.attempt = attempt + 1;
+        waiting.push(next);
+      });
+    }
+
+    if (waiting.length > 0) {
+      // Back to the queue until the first event is due; the events given up on ride along.
+      await job.updateData({ events: [...waiting, ...given] });
+      await job.moveToDelayed(Math.min(...waiting.map((q) => q.notBefore ?? 0)), lockToken);
+      throw new DelayedError();
+    }
+    if (given.length > 0) {
+      await job.updateData({ events: given });
+      const causes = [...new Set(given.map((q) => q.failed))].join('+');
+      const tokens = given.reduce((n, q) => n + (q.tokens?.length ?? 0), 0);
+      const attempts = Math.max(...given.map((q) => q.attempt ?? 1));
+      throw new UnrecoverableError(`${causes}: ${tokens} token(s) of ${given.length} event(s) still owed after ${attempts} attempt(s)`);
+    }
+  }
+
+  /**
+   * Sends the due events concurrently, except those of an app that has configuration failures not yet
+   * cleared by a success: those go one at a time, so a job of many events hits the provider with bad
+   * credentials at most until the circuit opens (and holds the rest), not once per event. As soon as the
+   * app answers a success, the rest go concurrently.
+   */
+  private async sendAll(due: QueuedEvent[], entriesOf: Map<string, Entry[]>, now: number): Promise<EventRound[]> {
+    const { transport } = this.o;
+    const rounds: EventRound[] = new Array(due.length);
+    const appsOf = (q: QueuedEvent) => (entriesOf.get(q.event.owner) ?? []).map((e) => transport.appOf(e));
+    const suspect = (q: QueuedEvent) => appsOf(q).some((app) => this.circuit.suspect(app));
+    const send = async (i: number, at: number) => {
+      rounds[i] = await this.sendEvent(due[i], entriesOf.get(due[i].event.owner) ?? [], at);
+    };
+    const risky: number[] = [];
+    const safe: number[] = [];
+    due.forEach((q, i) => (suspect(q) ? risky : safe).push(i));
+    await Promise.all([
+      Promise.all(safe.map((i) => send(i, now))),
+      (async () => {
+        for (let k = 0; k < risky.length; k++) {
+          if (!suspect(due[risky[k]])) {
+            await Promise.all(risky.slice(k).map((i) => send(i, Date.now())));
+            return;
+          }
+          await send(risky[k], Date.now());
+        }
+      })(),
+    ]);
+    return rounds;
   }
 
   private expiresAt(q: QueuedEvent): number {
@@ -186,11 +223,19 @@ export class DeliveryWorker<Entry> {
 
     metrics.attempts.inc({ system });
     round.sent = true;
-    const outcomes = await transport.send(q.event, sendable, {
-      policy: this.o.policies[type],
-      expiresAt: this.expiresAt(q),
-      onTruncated: () => metrics.truncated.inc({ system, event: type }),
-    });
+    let outcomes: TokenOutcome[];
+    try {
+      outcomes = await transport.send(q.event, sendable, {
+        policy: this.o.policies[type],
+        expiresAt: this.expiresAt(q),
+        onTruncated: () => metrics.truncated.inc({ system, event: type }),
+      });
+    } catch (err) {
+      // A transport answers with outcomes and rejects only on a bug: retry this event's tokens rather
+      // than fail the job, which would resend its other events too.
+      this.o.logger.error({ system, err: (err as Error).message, event: type, eventId: q.id }, 'transport failed; the event\'s tokens are retried');
+      outcomes = sendable.map((e) => ({ token: transport.tokenOf(e), action: 'retry', reason: 'internal_error', app: transport.appOf(e) }));
+    }
     const registryWrites: Promise<unknown>[] = [];
     for (const out of outcomes) {
       metrics.deliveries.inc({ system, app: out.app, event: type, outcome: out.action, reason: out.reason });
@@ -221,7 +266,11 @@ export class DeliveryWorker<Entry> {
           break;
       }
     }
-    await Promise.all(registryWrites);
+    // A registry write that fails (Redis trouble) must not fail the job: the push itself went out, and the
+    // next answer for that token asks again.
+    await Promise.all(registryWrites.map((w) => w.catch((err: Error) => {
+      this.o.logger.warn({ system, err: err.message, eventId: q.id }, 'registry update after a provider answer failed; the next answer for the token retries it');
+    })));
     if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
     return round;
   }

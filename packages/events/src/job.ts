@@ -14,7 +14,10 @@ export const QUEUE_PREFIX = 'pushfleet';
  */
 export const QUEUE_NAMES = { apns: '{apns}', gcm: '{gcm}' } as const satisfies Record<PushSystem, string>;
 
-/** One event in a job, with what is still owed of it. */
+/** Why a worker gave up on an event: it then stays in its job, unsent, until the job is dead-lettered. */
+export type DeadLetterCause = 'configuration' | 'attempts_exhausted';
+
+/** One event in a job, with what is still owed of it. Each event keeps its own retry state. */
 export interface QueuedEvent {
   /** The event id: given by the caller (then also the job id, see `PushJobData`) or generated. */
   id: string;
@@ -26,6 +29,12 @@ export interface QueuedEvent {
    * all of the owner's tokens for this system.
    */
   tokens?: string[];
+  /** Set by a worker before a retry: the send attempt the next send will be (absent = 1). */
+  attempt?: number;
+  /** Set by a worker before a retry: not sent again before this time (ms since epoch). */
+  notBefore?: number;
+  /** Set by a worker that gave up on the event: it is not sent again (replay clears it). */
+  failed?: DeadLetterCause;
 }
 
 /**
@@ -46,8 +55,22 @@ export const EVENTS_PER_JOB = 20;
  */
 export interface PushJobData {
   events: QueuedEvent[];
-  /** Set by a worker before a retry: the send attempt the retry will be (absent = 1). */
-  attempt?: number;
+}
+
+/**
+ * The events of a job's data. Also reads the shape jobs had before events shared them
+ * (`{id, event, enqueuedAt, tokens?, attempt?}`), so a backlog, a delayed retry or a dead-lettered job
+ * written by an older version is still delivered or replayed. Undefined when the data is neither.
+ */
+export function jobEvents(data: unknown): QueuedEvent[] | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const d = data as { events?: unknown; id?: unknown; event?: unknown; enqueuedAt?: unknown; tokens?: unknown; attempt?: unknown };
+  if (Array.isArray(d.events)) return d.events as QueuedEvent[];
+  if (typeof d.id !== 'string' || typeof d.event !== 'object' || d.event === null || typeof d.enqueuedAt !== 'number') return undefined;
+  const q: QueuedEvent = { id: d.id, event: d.event as PushEvent, enqueuedAt: d.enqueuedAt };
+  if (Array.isArray(d.tokens)) q.tokens = d.tokens as string[];
+  if (typeof d.attempt === 'number') q.attempt = d.attempt;
+  return [q];
 }
 
 /**
