@@ -37,7 +37,7 @@ describe('npm run bench -- --quick', () => {
       'apns_e2e_deliveries_per_s', 'apns_direct_node_apn_per_s', 'apns_throughput_ratio',
       'gcm_e2e_ids_per_s', 'gcm_direct_node_gcm_per_event_ids_per_s', 'gcm_direct_node_gcm_multicast_ids_per_s',
       'bullmq_noop_jobs_per_s', 'worker_apns_cpu_s_per_10k', 'node_apn_cpu_s_per_10k',
-      'latency_apns_p99_ms', 'latency_gcm_p99_ms', 'ingest_producer_events_per_s', 'ingest_raw_addbulk_events_per_s',
+      'latency_apns_p99_ms', 'latency_gcm_p99_ms', 'ingest_producer_events_per_s', 'ingest_raw_addbulk_events_per_s', 'ingest_raw_job_per_event_events_per_s',
       'redis_bytes_per_registered_token', 'redis_bytes_per_queued_event',
     ]) {
       expect(result.figures).toHaveProperty(key);

@@ -66,10 +66,50 @@ export const PRODUCER_REDIS_OPTIONS: RedisOptions = {
   retryStrategy: (times: number) => Math.min(times * 100, 1000),
 };
 
-interface BulkJob {
+export interface BulkJob {
   name: string;
   data: PushJobData;
   opts: JobsOptions;
+}
+
+/**
+ * Validates the inputs and builds the jobs `publishMany` adds to each queue: a job per event with a
+ * caller id (job id = that id), the others EVENTS_PER_JOB to a job (job id = the first one's generated id).
+ * `ids` are in input order; `errors` lists every invalid input (then nothing should be enqueued).
+ */
+export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOptions = DEFAULT_JOB_OPTIONS): { ids: string[]; jobs: BulkJob[]; errors: InvalidEvent[] } {
+  const errors: InvalidEvent[] = [];
+  const jobs: BulkJob[] = [];
+  const ids: string[] = new Array(inputs.length);
+  const enqueuedAt = Date.now();
+  const toJob = (events: QueuedEvent[]): BulkJob => ({
+    name: events.length === 1 ? events[0].event.message : 'batch',
+    data: { events },
+    opts: { ...jobOptions, jobId: events[0].id },
+  });
+  let shared: QueuedEvent[] = [];
+  for (let index = 0; index < inputs.length; index++) {
+    const r = parsePushEventInput(inputs[index]);
+    if (!r.ok) {
+      for (const issue of r.issues) errors.push({ index, path: issue.path, message: issue.message });
+      continue;
+    }
+    const { id: givenId, ...event } = r.value;
+    if (givenId !== undefined) {
+      ids[index] = givenId;
+      jobs.push(toJob([{ id: givenId, event, enqueuedAt }]));
+      continue;
+    }
+    const id = randomUUID();
+    ids[index] = id;
+    shared.push({ id, event, enqueuedAt });
+    if (shared.length === EVENTS_PER_JOB) {
+      jobs.push(toJob(shared));
+      shared = [];
+    }
+  }
+  if (shared.length > 0) jobs.push(toJob(shared));
+  return { ids, jobs, errors };
 }
 
 export function createProducer(options: ProducerOptions): Producer {
@@ -135,37 +175,7 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   async function publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }> {
-    const errors: InvalidEvent[] = [];
-    const jobs: BulkJob[] = [];
-    const ids: string[] = new Array(inputs.length);
-    const enqueuedAt = Date.now();
-    const toJob = (events: QueuedEvent[]): BulkJob => ({
-      name: events.length === 1 ? events[0].event.message : 'batch',
-      data: { events },
-      opts: { ...jobOptions, jobId: events[0].id },
-    });
-    let shared: QueuedEvent[] = [];
-    for (let index = 0; index < inputs.length; index++) {
-      const r = parsePushEventInput(inputs[index]);
-      if (!r.ok) {
-        for (const issue of r.issues) errors.push({ index, path: issue.path, message: issue.message });
-        continue;
-      }
-      const { id: givenId, ...event } = r.value;
-      if (givenId !== undefined) {
-        ids[index] = givenId;
-        jobs.push(toJob([{ id: givenId, event, enqueuedAt }]));
-        continue;
-      }
-      const id = randomUUID();
-      ids[index] = id;
-      shared.push({ id, event, enqueuedAt });
-      if (shared.length === EVENTS_PER_JOB) {
-        jobs.push(toJob(shared));
-        shared = [];
-      }
-    }
-    if (shared.length > 0) jobs.push(toJob(shared));
+    const { ids, jobs, errors } = buildJobs(inputs, jobOptions);
     if (errors.length > 0) {
       metrics?.rejected(inputs.length, 'invalid');
       throw new InvalidEventsError(errors);
