@@ -27,9 +27,9 @@ test('an event waiting out a long Retry-After does not hold back its job-mate\'s
   rig.sandbox.behaviours.set({ token: b.token, status: 429, reason: 'TooManyRequests', retryAfter: 120 });
   // A call-reverse notice lives 60 s: waiting for b's 120 s (a fax, kept a week) would expire it.
   const { ids } = await rig.producer.publishMany([{ ...specEvents(a.owner)[2] }, { ...specEvents(b.owner)[0] }]);
-  await waitFor(() => delivered(a.token) === 1, { timeoutMs: 10_000, what: 'a delivered on its own quick retry' });
+  // Delivered, and the job back to delayed for b alone (it is active while a's retry runs).
+  await waitFor(async () => delivered(a.token) === 1 && (await rig.queue.getJobState(ids[0])) === 'delayed', { timeoutMs: 10_000, what: 'a delivered on its own quick retry' });
   expect(requests(b.token)).toHaveLength(1);
-  expect(await rig.queue.getJobState(ids[0])).toBe('delayed');
   const [left] = (await rig.queue.getJob(ids[0]))!.data.events;
   expect(left).toMatchObject({ id: ids[1], tokens: [b.token], attempt: 2 });
   expect(left.notBefore! - Date.now()).toBeGreaterThan(100_000);

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TokenRegistry } from '@pushfleet/registry';
-import { EVENTS_PER_JOB } from '@pushfleet/events';
+import { Queue } from 'bullmq';
+import { EVENTS_PER_JOB, QUEUE_NAMES } from '@pushfleet/events';
 import { createProducer } from '@pushfleet/producer';
 import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
 import { APP_ID, specEvents } from '../support/delivery';
@@ -50,7 +51,11 @@ test.each([
   procs.push(first);
   const producer = createProducer({ connection: redis, prefix });
   await producer.publishMany(users.map((u) => ({ ...specEvents(u.owner)[0] })));
-  await waitFor(() => users.filter((u) => delivered(u.token) > 0).length >= 60, { timeoutMs: 20_000, what: 'some deliveries before the signal' });
+  // Signal while sends are at the provider and not yet answered (the slow rule counts arrivals), so the
+  // crash really cuts through a batch: those answers are processed by the provider but never reach us.
+  const arrived = () => sandbox.behaviours.list().find((b) => b.rule.id === slow)?.hits ?? 0;
+  const answered = () => users.filter((u) => delivered(u.token) > 0).length;
+  await waitFor(() => answered() >= inFlightEvents && arrived() - answered() >= EVENTS_PER_JOB, { timeoutMs: 20_000, what: 'a first wave delivered and the next one at the provider' });
   const exitedAt = Date.now();
   first.child.kill(signal);
   const code = await first.exited;
@@ -65,6 +70,17 @@ test.each([
   const second = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency) } });
   procs.push(second);
   await waitFor(() => users.every((u) => delivered(u.token) > 0), { timeoutMs: 30_000, what: 'every token delivered after the restart' });
+  // Sends that reached the provider before the crash count as delivered; the crashed jobs still come back
+  // (stalled recovery) and send again: count the duplicates only once the queue is empty.
+  const queue = new Queue(QUEUE_NAMES.apns, { connection: redis, prefix });
+  try {
+    await waitFor(async () => {
+      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return Object.values(c).every((n) => n === 0);
+    }, { timeoutMs: 30_000, what: 'the queue drained, crashed jobs included' });
+  } finally {
+    await queue.close();
+  }
   const total = [...tokens].reduce((n, t) => n + delivered(t), 0);
   const duplicates = total - users.length;
   reportFigure(`${signal} duplicates (of ${users.length} events, concurrency ${concurrency} jobs of ${EVENTS_PER_JOB} events)`, duplicates);

@@ -118,6 +118,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     const gone = unanswerable(stream);
     if (gone !== undefined) return record(headers, token, body, time, 0, gone.reason);
     record(headers, token, body, time, status, reason);
+    if (stream.destroyed || stream.closed) return;
     const h: http2.OutgoingHttpHeaders = { ':status': status, 'apns-id': apnsId ?? randomUUID() };
     let out: string;
     if (rawBody !== undefined) {
@@ -137,6 +138,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     if (gone !== undefined) return record(headers, token, body, time, 0, gone.reason);
     const id = apnsId ?? randomUUID();
     record(headers, token, body, time, 200, undefined, id);
+    if (stream.destroyed || stream.closed) return;
     const h: http2.OutgoingHttpHeaders = development ? { ':status': 200, 'apns-id': id, 'apns-unique-id': randomUUID() } : { ':status': 200, 'apns-id': id };
     if (extra) Object.assign(h, extra);
     stream.respond(h, { endStream: true });
@@ -243,6 +245,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
   }
 
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    trackStream(stream);
     stream.on('error', noop);
     let first: Buffer | undefined;
     let more: Buffer[] | undefined;
@@ -264,16 +267,23 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
 }
 
 const goneAway = new WeakMap<http2.Http2Session, string>();
+// A destroyed stream forgets its session; remember it so a GOAWAY can still be told.
+const sessionOfStream = new WeakMap<http2.Http2Stream, http2.Http2Session>();
+
+/** Call for every incoming HTTP/2 stream, so `unanswerable` works after the stream is gone. */
+export function trackStream(stream: http2.Http2Stream): void {
+  if (stream.session) sessionOfStream.set(stream, stream.session);
+}
 
 /**
- * Why an answer to this stream would never reach the client, if it would not: the stream is gone (the
- * client cancelled it, the connection dropped) or its connection was sent GOAWAY, whose last-stream-id 0
- * makes the client treat every open stream as refused and retry it. Such a stream gets no answer and is
- * recorded as unanswered (status 0); recording it as delivered would show a retried push twice.
+ * Set (with the GOAWAY's reason) when the stream's connection was sent GOAWAY. Its last-stream-id 0 tells
+ * the client that no open stream was processed, so the client retries them: such a stream gets no answer
+ * and is recorded as unanswered (status 0). A stream the client cancelled or lost is different: a real
+ * provider may well have processed it, so it is recorded with the status decided (a duplicate then shows).
  */
 export function unanswerable(stream: http2.Http2Stream | undefined): { reason?: string } | undefined {
-  if (stream === undefined || stream.destroyed || stream.closed || stream.session === undefined) return {};
-  const reason = goneAway.get(stream.session);
+  const session = stream === undefined ? undefined : stream.session ?? sessionOfStream.get(stream);
+  const reason = session === undefined ? undefined : goneAway.get(session);
   return reason === undefined ? undefined : { reason };
 }
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { goaway, unanswerable } from './apns';
+import { goaway, trackStream, unanswerable } from './apns';
 import { Behaviour, Behaviours, isRequestLevel } from './behaviours';
 import type { Credentials } from './credentials';
 import {
@@ -67,10 +67,9 @@ function extraHeaders(rule: Behaviour | undefined): Record<string, string> | und
   return h;
 }
 
-/** Set when an answer would never reach the client (see `unanswerable`); HTTP/1.1: the socket is gone. */
+/** Set when the request's HTTP/2 connection was sent GOAWAY: it gets no answer (see `unanswerable`). */
 function goneAway(req: Req): { reason?: string } | undefined {
-  if ((req as http2.Http2ServerRequest).httpVersionMajor === 2) return unanswerable((req as http2.Http2ServerRequest).stream);
-  return req.socket.destroyed ? {} : undefined;
+  return (req as http2.Http2ServerRequest).httpVersionMajor === 2 ? unanswerable((req as http2.Http2ServerRequest).stream) : undefined;
 }
 
 /** GOAWAY (HTTP/2) or a destroyed socket (HTTP/1.1); `reset` resets just the stream on HTTP/2. */
@@ -431,6 +430,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       // gone already
     }
   });
+  tlsServer.on('stream', trackStream);
   tlsServer.on('sessionError', noop);
   tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'google tls client error'));
   const plainServer = http.createServer({ keepAliveTimeout: 60_000 }, handler);
