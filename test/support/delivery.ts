@@ -71,7 +71,7 @@ export async function startApnsRig(name: string): Promise<ApnsRig> {
       });
       const w = new DeliveryWorker({
         system: 'apns' as PushSystem, connection: redis, prefix, registry,
-        loadEntries: async (owners) => (await registry.entriesOf(owners)).map((e) => e.apns), transport, policies: resolvePolicies(opts.policies ?? {}),
+        transport, policies: resolvePolicies(opts.policies ?? {}),
         retry: { maxAttempts: opts.maxAttempts ?? 5, baseDelayMs: 50, maxDelayMs: 400 }, concurrency: opts.concurrency ?? 20,
         circuit: opts.circuit, metrics: deliveryMetrics, logger,
       });

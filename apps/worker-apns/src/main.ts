@@ -32,7 +32,6 @@ async function main(): Promise<void> {
     registry,
     metrics,
     transport,
-    loadEntries: async (tokens, owners) => (await tokens.entriesOf(owners)).map((e) => e.apns),
   });
 }
 

@@ -58,7 +58,6 @@ async function main(): Promise<void> {
     registry,
     metrics,
     transport,
-    loadEntries: async (tokens, owners) => (await tokens.entriesOf(owners)).map((e) => e.gcm),
   });
 }
 

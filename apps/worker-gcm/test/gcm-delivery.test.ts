@@ -65,7 +65,7 @@ function startRig(kind: Kind): Rig {
     });
   }
   const worker = new DeliveryWorker<GcmEntry>({
-    system: 'gcm', connection: redis, prefix, registry, loadEntries: async (owners) => (await registry.entriesOf(owners)).map((e) => e.gcm), transport,
+    system: 'gcm', connection: redis, prefix, registry, transport,
     policies: resolvePolicies({}), retry: { maxAttempts: 5, baseDelayMs: 50, maxDelayMs: 400 }, concurrency: 20,
     // Configuration failures are provoked on purpose below: keep the circuit from holding later scenarios.
     circuit: { threshold: 1000, cooldownMs: 100 }, metrics: deliveryMetrics, logger,

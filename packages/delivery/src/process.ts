@@ -19,8 +19,6 @@ export interface WorkerProcessOptions<Entry> {
   registry: Registry;
   metrics: DeliveryMetrics;
   transport: PushTransport<Entry>;
-  /** Each owner's entries for this system, in the order given (`TokenRegistry.entriesOf`). */
-  loadEntries: (registry: TokenRegistry, owners: readonly string[]) => Promise<Entry[][]>;
 }
 
 export function parsePolicies(raw: unknown): Policies {
@@ -52,7 +50,6 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
     lockDurationMs: env.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     registry: tokens,
-    loadEntries: (owners) => o.loadEntries(tokens, owners),
     transport: o.transport,
     policies,
     retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },

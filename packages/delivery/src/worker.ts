@@ -1,7 +1,7 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { jobEvents, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
+import { expiresAt, jobEvents, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
 import type { TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { AppCircuit } from './circuit';
@@ -36,8 +36,6 @@ export interface DeliveryWorkerOptions<Entry> {
   connection: Redis;
   prefix?: string;
   registry: TokenRegistry;
-  /** Each owner's entries for this system, fresh at send time, in the order given (one round trip). */
-  loadEntries: (owners: readonly string[]) => Promise<Entry[][]>;
   transport: PushTransport<Entry>;
   policies: Policies;
   retry: RetryPolicy;
@@ -109,7 +107,8 @@ export class DeliveryWorker<Entry> {
     if (due.length > 0) {
       // One registry read for all the owners of the job.
       const owners = [...new Set(due.map((q) => q.event.owner))];
-      const loaded = await this.o.loadEntries(owners);
+      // The registry's entries of this worker's system are what its transport takes.
+      const loaded = (await this.o.registry.entriesOf(owners)).map((e) => e[this.o.system] as unknown as Entry[]);
       const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
       const rounds = await this.sendAll(due, entriesOf, now);
       this.refreshCircuitGauge();
@@ -190,7 +189,7 @@ export class DeliveryWorker<Entry> {
   }
 
   private expiresAt(q: QueuedEvent): number {
-    return q.enqueuedAt + this.o.policies[q.event.message].ttlSeconds * 1000;
+    return expiresAt(q.enqueuedAt, this.o.policies[q.event.message]);
   }
 
   private expire(q: QueuedEvent): void {
