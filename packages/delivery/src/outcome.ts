@@ -1,6 +1,6 @@
 /**
  * What to do with one token after one provider answer. Every provider adapter maps its answers to these
- * through one table (apns-outcomes.ts, gcm-outcomes.ts), and the delivery worker acts on them without
+ * through one table (apns/outcomes.ts, fcm-v1/outcomes.ts, gcm-legacy/outcomes.ts), and the delivery worker acts on them without
  * knowing which provider spoke.
  */
 export type DeliveryAction =
@@ -41,13 +41,4 @@ export interface OutcomeRule {
   minRetryAfterMs?: number;
   /** Re-sign the provider credential and resend once at once (APNs ExpiredProviderToken, FCM 401). */
   refreshCredentials?: boolean;
-}
-
-/** Parses Retry-After (seconds or an HTTP date) into milliseconds; undefined when absent or nonsense. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  if (/^\d+$/.test(v.trim())) return Math.min(Number(v) * 1000, 3_600_000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - now), 3_600_000);
 }

@@ -8,27 +8,9 @@ import { AppCircuit } from './circuit';
 import type { DeliveryMetrics } from './metrics';
 import type { TokenOutcome } from './outcome';
 import type { PushTransport } from './transport';
+import { EventRound, retryDelay, RetryPolicy } from './retry';
 
 export type DeliveryJobData = PushJobData;
-
-/** What one send round left of one event. */
-interface EventRound {
-  /** Tokens still owed: to retry, held by an open circuit, or refused for configuration. */
-  owed: string[];
-  /** Whether anything reached the provider (an attempt), as opposed to all tokens held by a circuit. */
-  sent: boolean;
-  heldForMs: number;
-  providerWaitMs: number;
-  /** Tokens refused for configuration (credentials, topic): retrying alone will not help them. */
-  failed: number;
-}
-
-export interface RetryPolicy {
-  /** Send attempts per job before it is dead-lettered with the tokens still owed. */
-  maxAttempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
 
 export interface DeliveryWorkerOptions<Entry> {
   system: PushSystem;
@@ -47,13 +29,6 @@ export interface DeliveryWorkerOptions<Entry> {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   autorun?: boolean;
-}
-
-/** Exponential backoff with ±50 % jitter, at least what the provider asked for. */
-export function retryDelay(attempt: number, policy: RetryPolicy, providerWaitMs = 0, random = Math.random): number {
-  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = Math.round(exp * (0.5 + random() / 2));
-  return Math.max(jittered, providerWaitMs);
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   expiresAt,
   isExpired,
   policyOverridesSchema,
-  remainingTtlSeconds,
+  ttlSecondsLeft,
   resolvePolicies,
 } from './index';
 
@@ -74,8 +74,8 @@ describe('delivery policies', () => {
     expect(isExpired(callReverse, t0)).toBe(false);
     expect(isExpired(callReverse, t0 + 59_999)).toBe(false);
     expect(isExpired(callReverse, t0 + 60_000)).toBe(true);
-    expect(remainingTtlSeconds(callReverse, t0 + 500)).toBe(59);
-    expect(remainingTtlSeconds(callReverse, t0 + 61_000)).toBe(0);
+    expect(ttlSecondsLeft(expiresAt(callReverse.enqueuedAt, DEFAULT_POLICIES.dialplan_callreverse_start), t0 + 500)).toBe(59);
+    expect(ttlSecondsLeft(expiresAt(callReverse.enqueuedAt, DEFAULT_POLICIES.dialplan_callreverse_start), t0 + 61_000)).toBe(0);
   });
 
   it('uses the given policies', () => {
@@ -84,7 +84,14 @@ describe('delivery policies', () => {
     const j = job('dialplan_callreverse_stop', t0);
     expect(isExpired(j, t0 + 120_000)).toBe(true);
     expect(isExpired(j, t0 + 120_000, policies)).toBe(false);
-    expect(remainingTtlSeconds(j, t0, policies)).toBe(3600);
+    expect(ttlSecondsLeft(expiresAt(j.enqueuedAt, policies[j.event.message]), t0)).toBe(3600);
+  });
+
+  it('gives the TTL left as whole seconds, clamped to 0..2419200', () => {
+    const now = 1_000_000;
+    expect(ttlSecondsLeft(now + 60_999, now)).toBe(60);
+    expect(ttlSecondsLeft(now - 5_000, now)).toBe(0);
+    expect(ttlSecondsLeft(now + 30 * 86_400_000, now)).toBe(2_419_200);
   });
 });
 

@@ -73,9 +73,10 @@ export function isExpired(job: ExpiringJob, now: number, policies: Policies = DE
 }
 
 /**
- * Whole seconds of TTL left at `now` (0 when expired): the FCM `time_to_live` of a send, so a retry does
- * not restart the clock. For APNs use `Math.floor(expiresAt(...) / 1000)` as `apns-expiration`.
+ * Whole seconds left until `expiresAt` at `now`, within what the providers accept (0..MAX_TTL_SECONDS):
+ * the FCM `time_to_live` / `android.ttl` of a send, so a retry does not restart the clock. APNs takes
+ * `Math.floor(expiresAt / 1000)` as `apns-expiration`.
  */
-export function remainingTtlSeconds(job: ExpiringJob, now: number, policies: Policies = DEFAULT_POLICIES): number {
-  return Math.max(0, Math.floor((expiresAt(job.enqueuedAt, policies[job.event.message]) - now) / 1000));
+export function ttlSecondsLeft(expiresAtMs: number, now = Date.now()): number {
+  return Math.min(MAX_TTL_SECONDS, Math.max(0, Math.floor((expiresAtMs - now) / 1000)));
 }

@@ -4,11 +4,12 @@ import { Gauge, Registry } from 'prom-client';
 import { ApnsApp, ConfigError } from '@pushfleet/config';
 import { fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsEntry } from '@pushfleet/registry';
-import { H2Pool, H2TransportError } from './h2-pool';
-import { apnsRule, TRANSPORT_ERROR_RULE } from './apns-outcomes';
-import type { DeliveryMetrics } from './metrics';
-import { parseRetryAfter, TokenOutcome } from './outcome';
-import type { PushTransport, SendContext } from './transport';
+import { H2Pool, H2TransportError } from '../h2/pool';
+import { apnsRule, TRANSPORT_ERROR_RULE } from './outcomes';
+import type { DeliveryMetrics } from '../metrics';
+import type { TokenOutcome } from '../outcome';
+import { parseRetryAfter } from '../retry';
+import type { PushTransport, SendContext } from '../transport';
 
 // node-apn does what it does well here: loading and validating credentials and signing the provider JWT.
 // Its HTTP/2 client is not used: it has no in-flight cap, hides retry-after, never replaces a black-holed

@@ -1,13 +1,14 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
-import { fitGcmData, PushEvent } from '@pushfleet/events';
+import { fitGcmData, PushEvent, ttlSecondsLeft } from '@pushfleet/events';
 import type { GcmEntry } from '@pushfleet/registry';
-import { FcmAuth, FcmAuthError } from './fcm-auth';
-import { FcmErrorBody, fcmV1Rule, FCM_V1_OUTCOMES, timeToLiveSeconds, withRetryWait } from './gcm-outcomes';
-import { H2Pool, H2TransportError } from './h2-pool';
-import type { DeliveryMetrics } from './metrics';
-import { parseRetryAfter, TokenOutcome } from './outcome';
-import type { PushTransport, SendContext } from './transport';
+import { FcmAuth, FcmAuthError } from './auth';
+import { FcmErrorBody, fcmV1Rule, FCM_V1_OUTCOMES } from './outcomes';
+import { H2Pool, H2TransportError } from '../h2/pool';
+import type { DeliveryMetrics } from '../metrics';
+import type { TokenOutcome } from '../outcome';
+import { parseRetryAfter, withRetryWait } from '../retry';
+import type { PushTransport, SendContext } from '../transport';
 
 export interface FcmV1TransportOptions {
   /** Access tokens (FcmAuth over the service account); one per process, shared by every stream. */
@@ -63,7 +64,7 @@ export class FcmV1Transport implements PushTransport<GcmEntry> {
     if (!fitted.ok) return entries.map((e) => ({ token: e.registrationId, action: 'drop', reason: 'PayloadTooLarge', app }));
     if (fitted.truncated) ctx.onTruncated();
     // Everything after the token is the same for every device: build it once.
-    const android = { priority: ctx.policy.gcmPriority === 'high' ? 'HIGH' : 'NORMAL', ttl: `${timeToLiveSeconds(ctx.expiresAt)}s` };
+    const android = { priority: ctx.policy.gcmPriority === 'high' ? 'HIGH' : 'NORMAL', ttl: `${ttlSecondsLeft(ctx.expiresAt)}s` };
     const tail = `,"data":${JSON.stringify(fitted.data)},"android":${JSON.stringify(android)}}}`;
     // One access token for the whole send (cached by FcmAuth; a grant only when it is missing or expiring).
     let bearer: string;

@@ -1,8 +1,8 @@
 import { decodeJwt, decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
 import { Registry } from 'prom-client';
 import { generateServiceAccount, Sandbox, startSandbox } from '@pushfleet/sandbox';
-import { FCM_SCOPE, FcmAuth, FcmAuthError, parseServiceAccount, serviceAccountSchema } from './fcm-auth';
-import { createDeliveryMetrics } from './metrics';
+import { FCM_SCOPE, FcmAuth, FcmAuthError, parseServiceAccount, serviceAccountSchema } from './auth';
+import { createDeliveryMetrics } from '../metrics';
 
 let sandbox: Sandbox;
 let account: ReturnType<typeof generateServiceAccount>;

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { importPKCS8, SignJWT } from 'jose';
 import { z } from 'zod';
-import type { DeliveryMetrics } from './metrics';
+import type { DeliveryMetrics } from '../metrics';
 
 /** The OAuth2 scope FCM HTTP v1 needs. */
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';

@@ -1,4 +1,4 @@
-import type { OutcomeRule } from './outcome';
+import type { OutcomeRule } from '../outcome';
 
 /**
  * APNs answer -> action. Keys are "<status> <reason>"; the bare status is the fallback for a reason we

@@ -2,10 +2,10 @@ import { Registry } from 'prom-client';
 import { DEFAULT_POLICIES, PushEvent } from '@pushfleet/events';
 import type { GcmEntry } from '@pushfleet/registry';
 import { generateServiceAccount, Sandbox, startSandbox } from '@pushfleet/sandbox';
-import { FcmAuth, serviceAccountSchema } from './fcm-auth';
-import { FcmV1Transport } from './fcm-v1-transport';
-import { createDeliveryMetrics } from './metrics';
-import type { SendContext } from './transport';
+import { FcmAuth, serviceAccountSchema } from './auth';
+import { FcmV1Transport } from './transport';
+import { createDeliveryMetrics } from '../metrics';
+import type { SendContext } from '../transport';
 
 const PROJECT = 'pushfleet-v1-test';
 const OWNER = '2f5e1a57-8f3c-4b6e-9a0d-1c2b3d4e5f60';

@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { AddressInfo } from 'node:net';
-import { H2Pool, H2TransportError } from './h2-pool';
+import { H2Pool, H2TransportError } from './pool';
 
 // A peer that accepts TCP and never answers (no TLS handshake): a black-holed provider address.
 let silent: net.Server;

@@ -4,9 +4,9 @@ import { Registry } from 'prom-client';
 import { DEFAULT_POLICIES, PushEvent } from '@pushfleet/events';
 import type { GcmEntry } from '@pushfleet/registry';
 import { Sandbox, startSandbox } from '@pushfleet/sandbox';
-import { GCM_LEGACY_MAX_IDS, GcmLegacyTransport, resetDeprecatedApiWarning } from './gcm-legacy-transport';
-import { createDeliveryMetrics } from './metrics';
-import type { SendContext } from './transport';
+import { GCM_LEGACY_MAX_IDS, GcmLegacyTransport, resetDeprecatedApiWarning } from './transport';
+import { createDeliveryMetrics } from '../metrics';
+import type { SendContext } from '../transport';
 
 const API_KEY = 'AIzaSy-test-server-key';
 const OWNER = '2f5e1a57-8f3c-4b6e-9a0d-1c2b3d4e5f60';

@@ -2,12 +2,13 @@ import http from 'node:http';
 import https from 'node:https';
 import { Message, Sender } from 'node-gcm';
 import type { Logger } from 'pino';
-import { fitGcmData, PushEvent } from '@pushfleet/events';
+import { fitGcmData, PushEvent, ttlSecondsLeft } from '@pushfleet/events';
 import type { GcmEntry } from '@pushfleet/registry';
-import { gcmLegacyHttpRule, gcmLegacyResultRule, timeToLiveSeconds, withRetryWait } from './gcm-outcomes';
-import type { DeliveryMetrics } from './metrics';
-import { parseRetryAfter, TokenOutcome } from './outcome';
-import type { PushTransport, SendContext } from './transport';
+import { gcmLegacyHttpRule, gcmLegacyResultRule } from './outcomes';
+import type { DeliveryMetrics } from '../metrics';
+import type { TokenOutcome } from '../outcome';
+import { parseRetryAfter, withRetryWait } from '../retry';
+import type { PushTransport, SendContext } from '../transport';
 
 /** The legacy API takes at most 1000 registration ids per request; node-gcm does not split for us. */
 export const GCM_LEGACY_MAX_IDS = 1000;
@@ -64,7 +65,7 @@ export class GcmLegacyTransport implements PushTransport<GcmEntry> {
     const fitted = fitGcmData(event);
     if (!fitted.ok) return entries.map((e) => ({ token: e.registrationId, action: 'drop', reason: 'PayloadTooLarge', app }));
     if (fitted.truncated) ctx.onTruncated();
-    const message = new Message({ priority: ctx.policy.gcmPriority, timeToLive: timeToLiveSeconds(ctx.expiresAt), data: fitted.data });
+    const message = new Message({ priority: ctx.policy.gcmPriority, timeToLive: ttlSecondsLeft(ctx.expiresAt), data: fitted.data });
     const ids = entries.map((e) => e.registrationId);
     if (ids.length === 0) return [];
     if (ids.length <= GCM_LEGACY_MAX_IDS) return this.sendChunk(message, ids);
