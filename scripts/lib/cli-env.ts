@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { Env, jsonObject, keyPrefix, parseEnv, redisUrl } from '@pushfleet/config';
-import { Policies, policyOverridesSchema, resolvePolicies } from '@pushfleet/events';
+import { Env, eventPolicies, keyPrefix, parseEnv, redisUrl } from '@pushfleet/config';
+import type { Policies } from '@pushfleet/events';
 
 /**
  * The operator CLI's whole configuration, from the environment only:
@@ -14,7 +14,7 @@ import { Policies, policyOverridesSchema, resolvePolicies } from '@pushfleet/eve
 export const cliEnvSchema = z.object({
   REDIS_URL: redisUrl,
   PUSHFLEET_PREFIX: keyPrefix,
-  EVENT_POLICIES: jsonObject.pipe(policyOverridesSchema).optional(),
+  EVENT_POLICIES: eventPolicies,
 });
 
 export interface CliEnv {
@@ -26,7 +26,7 @@ export interface CliEnv {
 /** Throws ConfigError listing every bad variable. */
 export function loadCliEnv(env: Env): CliEnv {
   const e = parseEnv(cliEnvSchema, env);
-  return { redisUrl: e.REDIS_URL, prefix: e.PUSHFLEET_PREFIX, policies: resolvePolicies(e.EVENT_POLICIES ?? {}) };
+  return { redisUrl: e.REDIS_URL, prefix: e.PUSHFLEET_PREFIX, policies: e.EVENT_POLICIES };
 }
 
 /** The URL without its password, for messages. */

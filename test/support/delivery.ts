@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { ApnsApp } from '@pushfleet/config';
-import { EVENTS_PER_JOB, resolvePolicies, PolicyOverrides, PushJobData, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
+import { EVENTS_PER_JOB, resolvePolicies, PolicyOverrides, PushJobData, QUEUE_NAMES } from '@pushfleet/events';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { ApnsTransport, createDeliveryMetrics, DeliveryMetrics, DeliveryWorker, PushTransport } from '@pushfleet/delivery';
@@ -44,7 +44,7 @@ export interface ApnsRig {
   deliveryMetrics: DeliveryMetrics;
   apps: Map<string, ApnsApp>;
   key: ReturnType<typeof generateApnsKey>;
-  startWorker(opts?: { policies?: PolicyOverrides; maxAttempts?: number; concurrency?: number; circuit?: { threshold: number; cooldownMs: number }; requestTimeoutMs?: number }): DeliveryWorker<unknown>;
+  startWorker(opts?: { policies?: PolicyOverrides; maxAttempts?: number; concurrency?: number; circuit?: { threshold: number; cooldownMs: number }; requestTimeoutMs?: number }): DeliveryWorker<'apns'>;
   close(): Promise<void>;
 }
 
@@ -59,8 +59,8 @@ export async function startApnsRig(name: string): Promise<ApnsRig> {
   const metrics = new Registry();
   const deliveryMetrics = createDeliveryMetrics(metrics);
   const apps = new Map<string, ApnsApp>([[APP_ID, { applicationId: APP_ID, bundleId: 'de.cospace.app', credentials: { kind: 'token', keyPem: key.privateKeyPem, keyId: key.keyId, teamId: key.teamId } }]]);
-  const workers: DeliveryWorker<unknown>[] = [];
-  const transports: PushTransport<unknown>[] = [];
+  const workers: DeliveryWorker<'apns'>[] = [];
+  const transports: PushTransport[] = [];
   const logger = pino({ level: 'silent' });
   return {
     sandbox, redis, prefix, registry, producer, queue, metrics, deliveryMetrics, apps, key,
@@ -70,14 +70,14 @@ export async function startApnsRig(name: string): Promise<ApnsRig> {
         connectionsPerEndpoint: 1, maxInflightPerConnection: 100, requestTimeoutMs: opts.requestTimeoutMs ?? 2000, metrics: deliveryMetrics,
       });
       const w = new DeliveryWorker({
-        system: 'apns' as PushSystem, connection: redis, prefix, registry,
+        system: 'apns', connection: redis, prefix, tokens: registry,
         transport, policies: resolvePolicies(opts.policies ?? {}),
         retry: { maxAttempts: opts.maxAttempts ?? 5, baseDelayMs: 50, maxDelayMs: 400 }, concurrency: opts.concurrency ?? 20,
         circuit: opts.circuit, metrics: deliveryMetrics, logger,
       });
-      workers.push(w as DeliveryWorker<unknown>);
-      transports.push(transport as PushTransport<unknown>);
-      return w as DeliveryWorker<unknown>;
+      workers.push(w);
+      transports.push(transport);
+      return w;
     },
     async close() {
       for (const w of workers) await w.close(2000);

@@ -8,10 +8,10 @@ async function main(): Promise<void> {
     return { env, apps: loadPushApps(env.PUSH_APPS_FILE, process.env), ca: env.APNS_CA_FILE ? readConfigFile('APNS_CA_FILE', env.APNS_CA_FILE) : undefined };
   });
   const logger = createLogger('worker-apns', env.LOG_LEVEL);
-  const registry = createMetricsRegistry('worker-apns');
-  const metrics = createDeliveryMetrics(registry);
+  const metricsRegistry = createMetricsRegistry('worker-apns');
+  const metrics = createDeliveryMetrics(metricsRegistry);
 
-  registerApnsCredentialMetrics(registry, apps.apns.values());
+  registerApnsCredentialMetrics(metricsRegistry, apps.apns.values());
 
   const transport = loadConfigOrExit('worker-apns', () => new ApnsTransport({
     apps: apps.apns,
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     concurrency: env.APNS_CONCURRENCY,
     maxAttempts: env.APNS_MAX_ATTEMPTS,
     logger,
-    registry,
+    metricsRegistry,
     metrics,
     transport,
   });

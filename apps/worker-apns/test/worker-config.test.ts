@@ -26,3 +26,10 @@ test('every bad variable is reported at once', async () => {
   expect(output).toContain('PUSH_APPS_FILE');
   expect(output).toContain('APNS_CONCURRENCY');
 });
+
+test('a bad EVENT_POLICIES is a configuration error at start-up, reported with the others', async () => {
+  const { code, output } = await run({ EVENT_POLICIES: '{"fax_neu":{"ttlSeconds":60}}' });
+  expect(code).toBe(78);
+  expect(output).toContain('EVENT_POLICIES');
+  expect(output).toContain('PUSH_APPS_FILE');
+});

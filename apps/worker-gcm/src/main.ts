@@ -4,10 +4,10 @@ import {
   createDeliveryMetrics, DeliveryMetrics, FcmAuth, FcmV1Transport, GcmLegacyTransport, loadServiceAccount, PushTransport, runWorkerProcess,
 } from '@pushfleet/delivery';
 import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
-import type { GcmEntry } from '@pushfleet/registry';
+import type { GcmDevice } from '@pushfleet/registry';
 
 /** GCM_TRANSPORT picks the provider API: legacy HTTP through node-gcm, or FCM HTTP v1 (production). */
-function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Logger): PushTransport<GcmEntry> {
+function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Logger): PushTransport<GcmDevice> {
   const ca = env.GCM_CA_FILE ? readConfigFile('GCM_CA_FILE', env.GCM_CA_FILE) : undefined;
   if (env.GCM_TRANSPORT === 'legacy') {
     logger.warn({ system: 'gcm' }, 'GCM_TRANSPORT=legacy: Google shut the legacy HTTP API down in 2024; use fcm-v1 in production');
@@ -45,8 +45,8 @@ function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Lo
 async function main(): Promise<void> {
   const env = loadConfigOrExit('worker-gcm', () => loadGcmWorkerEnv(process.env));
   const logger = createLogger('worker-gcm', env.LOG_LEVEL);
-  const registry = createMetricsRegistry('worker-gcm');
-  const metrics = createDeliveryMetrics(registry);
+  const metricsRegistry = createMetricsRegistry('worker-gcm');
+  const metrics = createDeliveryMetrics(metricsRegistry);
 
   const transport = loadConfigOrExit('worker-gcm', () => createTransport(env, metrics, logger));
   await runWorkerProcess({
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     concurrency: env.GCM_CONCURRENCY,
     maxAttempts: env.GCM_MAX_ATTEMPTS,
     logger,
-    registry,
+    metricsRegistry,
     metrics,
     transport,
   });

@@ -5,11 +5,12 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import {
   createDeliveryMetrics, DeliveryJobData, DeliveryMetrics, DeliveryWorker, FcmAuth, FcmV1Transport, GcmLegacyTransport, PushTransport,
-  resetDeprecatedApiWarning, serviceAccountSchema,
 } from '@pushfleet/delivery';
+import { serviceAccountSchema } from '../../../packages/delivery/src/fcm-v1/auth';
+import { resetDeprecatedApiWarning } from '../../../packages/delivery/src/gcm-legacy/transport';
 import { DEFAULT_POLICIES, EventType, QUEUE_NAMES, resolvePolicies } from '@pushfleet/events';
 import { createProducer, Producer } from '@pushfleet/producer';
-import { GcmEntry, TokenRegistry } from '@pushfleet/registry';
+import { GcmDevice, TokenRegistry } from '@pushfleet/registry';
 import { generateServiceAccount, RecordedRequest, Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { counterValue, sharedJobIds, specEvents } from '../../../test/support/delivery';
 import { testRedisUrl, uniquePrefix, waitFor } from '../../../test/support/env';
@@ -33,8 +34,8 @@ interface Rig {
   producer: Producer;
   queue: Queue<DeliveryJobData>;
   metrics: Registry;
-  worker: DeliveryWorker<GcmEntry>;
-  transport: PushTransport<GcmEntry>;
+  worker: DeliveryWorker<'gcm'>;
+  transport: PushTransport<GcmDevice>;
   close(): Promise<void>;
 }
 
@@ -51,7 +52,7 @@ function startRig(kind: Kind): Rig {
   const queue = new Queue<DeliveryJobData>(QUEUE_NAMES.gcm, { connection: redis, prefix });
   const metrics = new Registry();
   const deliveryMetrics: DeliveryMetrics = createDeliveryMetrics(metrics);
-  let transport: PushTransport<GcmEntry>;
+  let transport: PushTransport<GcmDevice>;
   if (kind === 'legacy') {
     transport = new GcmLegacyTransport({ apiKey: API_KEY, url: sandbox.google.legacyUrl, requestTimeoutMs: 5000, maxSockets: 20, metrics: deliveryMetrics, logger });
   } else {
@@ -64,8 +65,8 @@ function startRig(kind: Kind): Rig {
       connections: 1, maxInflightPerConnection: 100, requestTimeoutMs: 5000, metrics: deliveryMetrics, logger,
     });
   }
-  const worker = new DeliveryWorker<GcmEntry>({
-    system: 'gcm', connection: redis, prefix, registry, transport,
+  const worker = new DeliveryWorker({
+    system: 'gcm', connection: redis, prefix, tokens: registry, transport,
     policies: resolvePolicies({}), retry: { maxAttempts: 5, baseDelayMs: 50, maxDelayMs: 400 }, concurrency: 20,
     // Configuration failures are provoked on purpose below: keep the circuit from holding later scenarios.
     circuit: { threshold: 1000, cooldownMs: 100 }, metrics: deliveryMetrics, logger,

@@ -44,15 +44,15 @@ test(`${N} ids: GcmLegacyTransport vs direct node-gcm multicast`, async () => {
   const transport = new GcmLegacyTransport({
     apiKey: API_KEY, url: sandbox.google.legacyUrl, requestTimeoutMs: 10_000, maxSockets: IN_FLIGHT, metrics: createDeliveryMetrics(new Registry()),
   });
-  const ctx = { policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3_600_000, eventId: 'bench', onTruncated: () => undefined };
+  const ctx = { policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3_600_000, eventId: 'bench' };
   const ids = (round: number) => Array.from({ length: N }, (_, i) => `bench-${round}-${i}`);
   const rate = { transport: [] as number[], direct: [] as number[] };
   try {
     // Warm up both paths (JIT, sockets), then alternate so machine noise hits both alike.
-    await transport.send(EVENT, ids(-1).slice(0, 2000).map((registrationId) => ({ registrationId, registeredAt: 0 })), ctx);
+    await transport.send(EVENT, ids(-1).slice(0, 2000).map((token) => ({ token, app: 'gcm', registeredAt: 0 })), ctx);
     await direct(ids(-2).slice(0, 2000));
     for (let round = 0; round < 5; round++) {
-      const entries = ids(round * 2).map((registrationId) => ({ registrationId, registeredAt: 0 }));
+      const entries = ids(round * 2).map((token) => ({ token, app: 'gcm', registeredAt: 0 }));
       let t0 = performance.now();
       const out = await transport.send(EVENT, entries, ctx);
       rate.transport.push(N / ((performance.now() - t0) / 1000));

@@ -1,22 +1,48 @@
 import { z } from 'zod';
+import { policyOverridesSchema, resolvePolicies } from '@pushfleet/events';
 import { Env, jsonObject, keyPrefix, logLevel, parseEnv, port, positiveInt, redisUrl } from './env';
+
+/**
+ * The defaults of the worker settings, declared once: the env schemas below and the classes that take
+ * these settings as options (DeliveryWorker) both use them.
+ */
+export const WORKER_DEFAULTS = Object.freeze({
+  /** BullMQ lock (WORKER_LOCK_DURATION_MS): a crashed worker's jobs are handed to another after about this long. @defaultValue 30000 */
+  lockDurationMs: 30_000,
+  /** How often BullMQ looks for stalled jobs (WORKER_STALLED_INTERVAL_MS). @defaultValue 15000 */
+  stalledIntervalMs: 15_000,
+  /** Bounded shutdown (SHUTDOWN_TIMEOUT_MS): in-flight jobs still running then go back via stalled recovery. @defaultValue 10000 */
+  shutdownTimeoutMs: 10_000,
+  /** First retry backoff before jitter (RETRY_BASE_DELAY_MS); doubles per attempt. @defaultValue 1000 */
+  retryBaseDelayMs: 1000,
+  /** Longest retry backoff (RETRY_MAX_DELAY_MS). @defaultValue 300000 */
+  retryMaxDelayMs: 300_000,
+  /** Consecutive configuration failures of one app that open its circuit (CIRCUIT_THRESHOLD). @defaultValue 3 */
+  circuitThreshold: 3,
+  /** How long an open circuit holds the app's tokens (CIRCUIT_COOLDOWN_MS). @defaultValue 30000 */
+  circuitCooldownMs: 30_000,
+});
+
+/**
+ * EVENT_POLICIES: JSON per-event-type overrides of TTL and GCM priority (packages/events README), checked
+ * and laid over the defaults here, so a bad value fails at start-up. Absent = the defaults.
+ */
+export const eventPolicies = jsonObject.pipe(policyOverridesSchema).optional().transform((o) => resolvePolicies(o ?? {}));
 
 /** What both workers share: Redis, retry policy, circuit, event policy overrides, process settings. */
 const commonWorkerEnv = {
   REDIS_URL: redisUrl,
   PUSHFLEET_PREFIX: keyPrefix,
   METRICS_PORT: port(9100),
-  /** BullMQ lock: a crashed worker's jobs are handed to another after about this long. */
-  WORKER_LOCK_DURATION_MS: positiveInt(30_000),
-  WORKER_STALLED_INTERVAL_MS: positiveInt(15_000),
+  WORKER_LOCK_DURATION_MS: positiveInt(WORKER_DEFAULTS.lockDurationMs),
+  WORKER_STALLED_INTERVAL_MS: positiveInt(WORKER_DEFAULTS.stalledIntervalMs),
   METRICS_HOST: z.string().default('0.0.0.0'),
-  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
-  RETRY_BASE_DELAY_MS: positiveInt(1000),
-  RETRY_MAX_DELAY_MS: positiveInt(300_000),
-  CIRCUIT_THRESHOLD: positiveInt(3),
-  CIRCUIT_COOLDOWN_MS: positiveInt(30_000),
-  /** JSON: per-event-type overrides of TTL and GCM priority (packages/events README). */
-  EVENT_POLICIES: jsonObject.optional(),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(WORKER_DEFAULTS.shutdownTimeoutMs),
+  RETRY_BASE_DELAY_MS: positiveInt(WORKER_DEFAULTS.retryBaseDelayMs),
+  RETRY_MAX_DELAY_MS: positiveInt(WORKER_DEFAULTS.retryMaxDelayMs),
+  CIRCUIT_THRESHOLD: positiveInt(WORKER_DEFAULTS.circuitThreshold),
+  CIRCUIT_COOLDOWN_MS: positiveInt(WORKER_DEFAULTS.circuitCooldownMs),
+  EVENT_POLICIES: eventPolicies,
   LOG_LEVEL: logLevel,
 };
 

@@ -30,6 +30,8 @@ export interface TokenOutcome {
   invalidSince?: number;
   /** GCM canonical id for `replace`. */
   canonicalToken?: string;
+  /** The payload was shortened to fit the provider's limit (counted once per event send). */
+  truncated?: true;
   /** Enqueue→answer latency is measured for delivered tokens; the transport stamps the answer time. */
   answeredAt?: number;
 }
@@ -41,4 +43,10 @@ export interface OutcomeRule {
   minRetryAfterMs?: number;
   /** Re-sign the provider credential and resend once at once (APNs ExpiredProviderToken, FCM 401). */
   refreshCredentials?: boolean;
+}
+
+/** Marks the outcomes of a send whose payload had to be shortened (mutates and returns them). */
+export function markTruncated(outcomes: TokenOutcome[], truncated: boolean): TokenOutcome[] {
+  if (truncated) for (const o of outcomes) o.truncated = true;
+  return outcomes;
 }

@@ -2,27 +2,24 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CommonWorkerEnv } from '@pushfleet/config';
-import { Policies, PushSystem, resolvePolicies, policyOverridesSchema } from '@pushfleet/events';
-import { TokenRegistry } from '@pushfleet/registry';
+import type { PushSystem } from '@pushfleet/events';
+import { DeviceOf, TokenRegistry } from '@pushfleet/registry';
 import { checkRedis, startOpsServer } from '@pushfleet/observability';
 import { DeliveryWorker } from './worker';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
 
-export interface WorkerProcessOptions<Entry> {
-  system: PushSystem;
+export interface WorkerProcessOptions<S extends PushSystem> {
+  system: S;
   /** Redis, metrics port, shutdown, retry, circuit and event-policy settings, as parsed from the env. */
   env: CommonWorkerEnv;
   concurrency: number;
   maxAttempts: number;
   logger: Logger;
-  registry: Registry;
+  /** The Prometheus registry /metrics serves. */
+  metricsRegistry: Registry;
   metrics: DeliveryMetrics;
-  transport: PushTransport<Entry>;
-}
-
-export function parsePolicies(raw: unknown): Policies {
-  return resolvePolicies(raw === undefined ? {} : policyOverridesSchema.parse(raw));
+  transport: PushTransport<DeviceOf<S>>;
 }
 
 /**
@@ -30,28 +27,27 @@ export function parsePolicies(raw: unknown): Policies {
  * bounded shutdown on SIGTERM/SIGINT (stop fetching, finish or hand back in-flight jobs, close the
  * provider connections, close Redis last).
  */
-export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): Promise<{ stop(): Promise<void> }> {
+export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOptions<S>): Promise<{ stop(): Promise<void> }> {
   const { logger, env } = o;
-  const policies = parsePolicies(env.EVENT_POLICIES);
   // Workers wait for Redis forever (BullMQ needs maxRetriesPerRequest: null) and reconnect by themselves.
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
-  await checkRedis(redis, logger, o.registry);
+  await checkRedis(redis, logger, o.metricsRegistry);
   // The registry reads go on a connection of their own. ioredis copies every Lua script defined on a
   // connection onto each pipeline it builds, and auto-pipelining builds one per tick: on BullMQ's
   // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
   const registryRedis = redis.duplicate();
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX });
-  const worker = new DeliveryWorker<Entry>({
+  const worker = new DeliveryWorker<S>({
     system: o.system,
     connection: redis,
     prefix: env.PUSHFLEET_PREFIX,
     lockDurationMs: env.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
-    registry: tokens,
+    tokens,
     transport: o.transport,
-    policies,
+    policies: env.EVENT_POLICIES,
     retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     concurrency: o.concurrency,
     circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
@@ -61,7 +57,7 @@ export async function runWorkerProcess<Entry>(o: WorkerProcessOptions<Entry>): P
   const ops = await startOpsServer({
     port: env.METRICS_PORT,
     host: env.METRICS_HOST,
-    registry: o.registry,
+    registry: o.metricsRegistry,
     probe: { ready: async () => (await redis.ping()) === 'PONG' && worker.worker.isRunning() },
   });
   logger.info({ system: o.system, concurrency: o.concurrency, metricsPort: ops.port }, 'worker started');

@@ -1,25 +1,21 @@
-import type { DeliveryPolicy, PushEvent, PushSystem } from '@pushfleet/events';
+import type { DeliveryPolicy, PushEvent } from '@pushfleet/events';
+import type { Device } from '@pushfleet/registry';
 import type { TokenOutcome } from './outcome';
 
+/** What a transport needs to know of the event besides its body. */
 export interface SendContext {
   policy: DeliveryPolicy;
   /** When the event expires (ms): becomes apns-expiration / what is left of time_to_live. */
   expiresAt: number;
-  /** Called when the payload had to be shortened to fit the provider's limit. */
-  onTruncated(): void;
 }
 
 /**
- * One provider adapter (APNs, GCM legacy, FCM v1). `send` pushes one event to some of one user's entries
- * and resolves with exactly one outcome per entry, in any order. Provider answers are outcomes, never
- * exceptions; it rejects only on a bug.
+ * One provider adapter (APNs, GCM legacy, FCM v1), as small as Sygnal's `dispatch_notification`: `send`
+ * pushes one event to some of one user's devices (which carry their token and app) and resolves with
+ * exactly one outcome per device, in any order; a shortened payload shows as `truncated` on the outcomes.
+ * Provider answers are outcomes, never exceptions; it rejects only on a bug.
  */
-export interface PushTransport<Entry> {
-  readonly system: PushSystem;
-  send(event: PushEvent, entries: readonly Entry[], ctx: SendContext): Promise<TokenOutcome[]>;
-  /** The token string of an entry (the registry field). */
-  tokenOf(entry: Entry): string;
-  /** The app an entry belongs to (metrics label, circuit key). */
-  appOf(entry: Entry): string;
+export interface PushTransport<D extends Device = Device> {
+  send(event: PushEvent, devices: readonly D[], ctx: SendContext): Promise<TokenOutcome[]>;
   close(): Promise<void>;
 }

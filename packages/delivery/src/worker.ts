@@ -1,51 +1,60 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { WORKER_DEFAULTS } from '@pushfleet/config';
 import { expiresAt, jobEvents, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
-import type { TokenRegistry } from '@pushfleet/registry';
+import type { DeviceOf, TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { AppCircuit } from './circuit';
 import type { DeliveryMetrics } from './metrics';
 import type { TokenOutcome } from './outcome';
+import { decideRetry, EventRound, RetryPolicy } from './retry';
 import type { PushTransport } from './transport';
-import { EventRound, retryDelay, RetryPolicy } from './retry';
 
 export type DeliveryJobData = PushJobData;
 
-export interface DeliveryWorkerOptions<Entry> {
-  system: PushSystem;
+export interface DeliveryWorkerOptions<S extends PushSystem> {
+  system: S;
   /** A connection for BullMQ (maxRetriesPerRequest: null); the worker duplicates it for blocking calls. */
   connection: Redis;
+  /** @defaultValue QUEUE_PREFIX ('pushfleet') */
   prefix?: string;
-  registry: TokenRegistry;
-  transport: PushTransport<Entry>;
+  /** The token registry: the worker reads the owners' devices from it and prunes or replaces tokens. */
+  tokens: TokenRegistry;
+  transport: PushTransport<DeviceOf<S>>;
   policies: Policies;
   retry: RetryPolicy;
   concurrency: number;
+  /** @defaultValue WORKER_DEFAULTS.circuitThreshold, WORKER_DEFAULTS.circuitCooldownMs */
   circuit?: { threshold: number; cooldownMs: number };
   metrics: DeliveryMetrics;
   logger: Logger;
-  /** BullMQ stalled-job settings (tests shorten them to prove crash recovery quickly). */
+  /** BullMQ stalled-job settings (tests shorten them to prove crash recovery quickly). @defaultValue WORKER_DEFAULTS */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** @defaultValue true */
   autorun?: boolean;
 }
 
+/** A job's events by what is to be done now: given up on (kept for the dead-letter set), waiting, due. */
+interface Sorted { given: QueuedEvent[]; waiting: QueuedEvent[]; due: QueuedEvent[] }
+
 /**
  * The delivery loop for one system, the same for APNs and GCM: a job carries one or more events; the
- * worker loads their owners' entries from the registry, the transport sends each event, and each token's
+ * worker reads their owners' devices from the registry, the transport sends each event, and each token's
  * outcome picks an action. Only the events and tokens that still need it are retried (kept in the job's
  * data), so a token that got a 200 never sees the same event again from a retry.
  */
-export class DeliveryWorker<Entry> {
+export class DeliveryWorker<S extends PushSystem> {
   readonly worker: Worker<DeliveryJobData>;
   readonly circuit: AppCircuit;
-  private readonly o: DeliveryWorkerOptions<Entry>;
+  private readonly o: DeliveryWorkerOptions<S>;
 
-  constructor(opts: DeliveryWorkerOptions<Entry>) {
+  constructor(opts: DeliveryWorkerOptions<S>) {
     this.o = opts;
     const { system, metrics, logger } = opts;
-    this.circuit = new AppCircuit(opts.circuit?.threshold ?? 3, opts.circuit?.cooldownMs ?? 30_000, (app) => {
+    const circuit = opts.circuit ?? { threshold: WORKER_DEFAULTS.circuitThreshold, cooldownMs: WORKER_DEFAULTS.circuitCooldownMs };
+    this.circuit = new AppCircuit(circuit.threshold, circuit.cooldownMs, (app) => {
       logger.error({ system, app }, 'circuit opened: repeated configuration failures for this app; its deliveries wait');
       metrics.circuitOpen.set({ system, app }, 1);
     });
@@ -54,8 +63,8 @@ export class DeliveryWorker<Entry> {
       prefix: opts.prefix ?? QUEUE_PREFIX,
       concurrency: opts.concurrency,
       autorun: opts.autorun ?? true,
-      lockDuration: opts.lockDurationMs ?? 30_000,
-      stalledInterval: opts.stalledIntervalMs ?? 15_000,
+      lockDuration: opts.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
+      stalledInterval: opts.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
       // A crashed worker's jobs go back to wait; several crashes in a row must not dead-letter an event.
       maxStalledCount: 10,
     });
@@ -63,61 +72,58 @@ export class DeliveryWorker<Entry> {
   }
 
   private async process(job: Job<DeliveryJobData>, lockToken?: string): Promise<void> {
-    const { system, metrics, retry } = this.o;
     const events = jobEvents(job.data);
     if (!events) throw new UnrecoverableError('malformed job data: no events');
     const now = Date.now();
-    // Each event keeps its own retry state: given up on (kept for the dead-letter set), waiting for its
-    // next try, or due now.
-    const given: QueuedEvent[] = [];
-    const waiting: QueuedEvent[] = [];
-    const due: QueuedEvent[] = [];
-    for (const q of events) {
-      if (q.failed) given.push(q);
-      else if (now >= this.expiresAt(q)) this.expire(q);
-      else if ((q.notBefore ?? 0) > now) waiting.push(q);
-      else due.push(q);
-    }
-
-    if (due.length > 0) {
+    const sorted = this.sort(events, now);
+    if (sorted.due.length > 0) {
       // One registry read for all the owners of the job.
-      const owners = [...new Set(due.map((q) => q.event.owner))];
-      // The registry's entries of this worker's system are what its transport takes.
-      const loaded = (await this.o.registry.entriesOf(owners)).map((e) => e[this.o.system] as unknown as Entry[]);
-      const entriesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
-      const rounds = await this.sendAll(due, entriesOf, now);
+      const owners = [...new Set(sorted.due.map((q) => q.event.owner))];
+      const loaded = await this.o.tokens.devicesOf(this.o.system, owners);
+      const devicesOf = new Map(owners.map((owner, i) => [owner, loaded[i]]));
+      const rounds = await this.sendAll(sorted.due, devicesOf, now);
       this.refreshCircuitGauge();
       const decidedAt = Date.now();
-      due.forEach((q, i) => {
-        const r = rounds[i];
-        if (r.owed.length === 0) return;
-        const attempt = q.attempt ?? 1;
-        const owed: QueuedEvent = { ...q, tokens: r.owed };
-        delete owed.notBefore;
-        const onlyConfigFailures = r.failed > 0 && r.failed === r.owed.length;
-        if (onlyConfigFailures || (r.sent && attempt >= retry.maxAttempts)) {
-          const cause = onlyConfigFailures ? 'configuration' : 'attempts_exhausted';
-          metrics.deadLettered.inc({ system, cause });
-          metrics.events.inc({ system, result: 'dead_letter' });
-          given.push({ ...owed, failed: cause });
-          return;
-        }
-        // Waiting on an open circuit is not an attempt.
-        const delay = r.sent ? Math.max(retryDelay(attempt, retry, r.providerWaitMs), r.heldForMs) : r.heldForMs;
-        const retryAt = decidedAt + delay;
-        if (retryAt >= this.expiresAt(q)) {
-          this.expire(q);
-          return;
-        }
-        metrics.events.inc({ system, result: r.sent ? 'retry' : 'circuit_open' });
-        const next: QueuedEvent = { ...owed, notBefore: retryAt };
-        if (r.sent) next.attempt = attempt + 1;
-        waiting.push(next);
-      });
+      sorted.due.forEach((q, i) => this.settle(q, rounds[i], decidedAt, sorted));
     }
+    await this.finish(job, sorted, lockToken);
+  }
 
+  /** Each event keeps its own retry state: given up on, waiting for its next try, or due now. */
+  private sort(events: QueuedEvent[], now: number): Sorted {
+    const sorted: Sorted = { given: [], waiting: [], due: [] };
+    for (const q of events) {
+      if (q.failed) sorted.given.push(q);
+      else if (now >= this.expiresAt(q)) this.expire(q);
+      else if ((q.notBefore ?? 0) > now) sorted.waiting.push(q);
+      else sorted.due.push(q);
+    }
+    return sorted;
+  }
+
+  /** After a round: the event is done, given up on, expired, or waits for its next try (retry.ts decides). */
+  private settle(q: QueuedEvent, r: EventRound, decidedAt: number, sorted: Sorted): void {
+    const { system, metrics } = this.o;
+    const d = decideRetry(r, q.attempt ?? 1, this.expiresAt(q), this.o.retry, decidedAt);
+    if (d.kind === 'done') return;
+    if (d.kind === 'expire') return this.expire(q);
+    const owed: QueuedEvent = { ...q, tokens: r.owed };
+    delete owed.notBefore;
+    if (d.kind === 'give-up') {
+      metrics.deadLettered.inc({ system, cause: d.cause });
+      metrics.events.inc({ system, result: 'dead_letter' });
+      sorted.given.push({ ...owed, failed: d.cause });
+      return;
+    }
+    metrics.events.inc({ system, result: d.strategy === 'backoff' ? 'retry' : 'circuit_open' });
+    const next: QueuedEvent = { ...owed, notBefore: d.at };
+    if (d.attempt !== (q.attempt ?? 1)) next.attempt = d.attempt;
+    sorted.waiting.push(next);
+  }
+
+  /** Back to the queue until the first waiting event is due (the given-up ones ride along), or dead-letter. */
+  private async finish(job: Job<DeliveryJobData>, { waiting, given }: Sorted, lockToken?: string): Promise<void> {
     if (waiting.length > 0) {
-      // Back to the queue until the first event is due; the events given up on ride along.
       await job.updateData({ events: [...waiting, ...given] });
       await job.moveToDelayed(Math.min(...waiting.map((q) => q.notBefore ?? 0)), lockToken);
       throw new DelayedError();
@@ -137,13 +143,12 @@ export class DeliveryWorker<Entry> {
    * credentials at most until the circuit opens (and holds the rest), not once per event. As soon as the
    * app answers a success, the rest go concurrently.
    */
-  private async sendAll(due: QueuedEvent[], entriesOf: Map<string, Entry[]>, now: number): Promise<EventRound[]> {
-    const { transport } = this.o;
+  private async sendAll(due: QueuedEvent[], devicesOf: Map<string, DeviceOf<S>[]>, now: number): Promise<EventRound[]> {
     const rounds: EventRound[] = new Array(due.length);
-    const appsOf = (q: QueuedEvent) => (entriesOf.get(q.event.owner) ?? []).map((e) => transport.appOf(e));
-    const suspect = (q: QueuedEvent) => appsOf(q).some((app) => this.circuit.suspect(app));
+    const devices = (q: QueuedEvent) => devicesOf.get(q.event.owner) ?? [];
+    const suspect = (q: QueuedEvent) => devices(q).some((d) => this.circuit.suspect(d.app));
     const send = async (i: number, at: number) => {
-      rounds[i] = await this.sendEvent(due[i], entriesOf.get(due[i].event.owner) ?? [], at);
+      rounds[i] = await this.sendEvent(due[i], devices(due[i]), at);
     };
     const risky: number[] = [];
     const safe: number[] = [];
@@ -172,44 +177,49 @@ export class DeliveryWorker<Entry> {
     this.o.metrics.events.inc({ system: this.o.system, result: 'expired' });
   }
 
-  /** One event to the tokens it is owed; the outcomes' actions are carried out before it resolves. */
-  private async sendEvent(q: QueuedEvent, all: Entry[], now: number): Promise<EventRound> {
-    const { system, metrics, transport } = this.o;
-    const type = q.event.message;
-    let owed = all;
-    if (q.tokens) {
-      const wanted = new Set(q.tokens);
-      owed = all.filter((e) => wanted.has(transport.tokenOf(e)));
-    }
+  /** One event to the devices it is owed; the outcomes' actions are carried out before it resolves. */
+  private async sendEvent(q: QueuedEvent, all: DeviceOf<S>[], now: number): Promise<EventRound> {
+    const { system, metrics } = this.o;
+    const wanted = q.tokens && new Set(q.tokens);
+    const owed = wanted ? all.filter((d) => wanted.has(d.token)) : all;
     const round: EventRound = { owed: [], sent: false, heldForMs: 0, providerWaitMs: 0, failed: 0 };
     if (owed.length === 0) {
       metrics.events.inc({ system, result: q.tokens ? 'done' : 'no_devices' });
       return round;
     }
-
     // Tokens of apps whose circuit is open wait; the rest go out now.
-    const sendable: Entry[] = [];
-    for (const e of owed) {
-      const blocked = this.circuit.blockedFor(transport.appOf(e), now);
-      if (blocked > 0) { round.owed.push(transport.tokenOf(e)); round.heldForMs = Math.max(round.heldForMs, blocked); } else sendable.push(e);
+    const sendable: DeviceOf<S>[] = [];
+    for (const d of owed) {
+      const blocked = this.circuit.blockedFor(d.app, now);
+      if (blocked > 0) { round.owed.push(d.token); round.heldForMs = Math.max(round.heldForMs, blocked); } else sendable.push(d);
     }
     if (sendable.length === 0) return round;
-
     metrics.attempts.inc({ system });
     round.sent = true;
-    let outcomes: TokenOutcome[];
+    await this.act(q, await this.send(q, sendable), round);
+    if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
+    return round;
+  }
+
+  /** The transport's outcomes; a transport that rejects (a bug) gets the event's devices retried, not the job failed. */
+  private async send(q: QueuedEvent, devices: DeviceOf<S>[]): Promise<TokenOutcome[]> {
+    const { system, metrics, transport } = this.o;
+    const type = q.event.message;
     try {
-      outcomes = await transport.send(q.event, sendable, {
-        policy: this.o.policies[type],
-        expiresAt: this.expiresAt(q),
-        onTruncated: () => metrics.truncated.inc({ system, event: type }),
-      });
+      const outcomes = await transport.send(q.event, devices, { policy: this.o.policies[type], expiresAt: this.expiresAt(q) });
+      if (outcomes.some((o) => o.truncated)) metrics.truncated.inc({ system, event: type });
+      return outcomes;
     } catch (err) {
-      // A transport answers with outcomes and rejects only on a bug: retry this event's tokens rather
-      // than fail the job, which would resend its other events too.
+      // Failing the job would resend its other events too.
       this.o.logger.error({ system, err: (err as Error).message, event: type, eventId: q.id }, 'transport failed; the event\'s tokens are retried');
-      outcomes = sendable.map((e) => ({ token: transport.tokenOf(e), action: 'retry', reason: 'internal_error', app: transport.appOf(e) }));
+      return devices.map((d) => ({ token: d.token, action: 'retry', reason: 'internal_error', app: d.app }));
     }
+  }
+
+  /** Carries out each outcome's action: metrics, circuit, registry writes; what is still owed goes in `round`. */
+  private async act(q: QueuedEvent, outcomes: TokenOutcome[], round: EventRound): Promise<void> {
+    const { system, metrics } = this.o;
+    const type = q.event.message;
     const registryWrites: Promise<unknown>[] = [];
     for (const out of outcomes) {
       metrics.deliveries.inc({ system, app: out.app, event: type, outcome: out.action, reason: out.reason });
@@ -245,8 +255,6 @@ export class DeliveryWorker<Entry> {
     await Promise.all(registryWrites.map((w) => w.catch((err: Error) => {
       this.o.logger.warn({ system, err: err.message, eventId: q.id }, 'registry update after a provider answer failed; the next answer for the token retries it');
     })));
-    if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
-    return round;
   }
 
   /** 1 for each app whose circuit is open now, 0 once it has closed again. */
@@ -258,7 +266,7 @@ export class DeliveryWorker<Entry> {
   }
 
   private async prune(owner: string, out: TokenOutcome): Promise<void> {
-    const removed = await this.o.registry.remove(owner, this.o.system, out.token, out.invalidSince === undefined ? {} : { registeredBefore: out.invalidSince });
+    const removed = await this.o.tokens.remove(owner, this.o.system, out.token, out.invalidSince === undefined ? {} : { registeredBefore: out.invalidSince });
     if (removed) {
       this.o.metrics.prunes.inc({ system: this.o.system, reason: out.reason });
       this.o.logger.info({ system: this.o.system, app: out.app, reason: out.reason, token: tokenRef(out.token) }, 'pruned token');
@@ -267,7 +275,7 @@ export class DeliveryWorker<Entry> {
 
   private async replace(owner: string, out: TokenOutcome): Promise<void> {
     if (!out.canonicalToken) return;
-    const result = await this.o.registry.replaceGcm(owner, out.token, out.canonicalToken);
+    const result = await this.o.tokens.replaceGcm(owner, out.token, out.canonicalToken);
     this.o.metrics.replacements.inc({ system: this.o.system, result });
   }
 
@@ -286,5 +294,4 @@ export class DeliveryWorker<Entry> {
     clearTimeout(timer);
     if (timedOut) this.o.logger.warn({ system: this.o.system, timeoutMs }, 'shutdown timeout: in-flight jobs go back to the queue via stalled recovery');
   }
-
 }

@@ -1,3 +1,4 @@
 export * from './keys';
 export * from './registry';
+export * from './devices';
 export * from './rate-limit';

@@ -7,9 +7,9 @@
  *                                           field "g:<registration id>" -> "<registeredAtMs>"
  *   pushfleet:{registry}:owners       hash  field "a:<token>" / "g:<id>" -> <userId>
  */
-export type TokenSystem = 'apns' | 'gcm';
+import type { PushSystem } from '@pushfleet/events';
 
-export const SYSTEM_TAG: Record<TokenSystem, string> = { apns: 'a', gcm: 'g' };
+export const SYSTEM_TAG: Record<PushSystem, string> = { apns: 'a', gcm: 'g' };
 
 export interface RegistryKeys {
   userPrefix: string;

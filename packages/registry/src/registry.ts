@@ -1,6 +1,8 @@
 import type { Redis, Result } from 'ioredis';
 import { ADD_ENTRY, READ_ENTRIES, REMOVE_ENTRY, REPLACE_ENTRY } from './scripts';
-import { registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } from './keys';
+import type { PushSystem } from '@pushfleet/events';
+import { registryKeys, RegistryKeys, SYSTEM_TAG } from './keys';
+import { DeviceOf, devicesIn } from './devices';
 
 export interface ApnsEntry {
   deviceToken: string;
@@ -89,14 +91,14 @@ export class TokenRegistry {
     return this.add(userId, 'gcm', registrationId, String(now));
   }
 
-  private async add(userId: string, system: TokenSystem, token: string, value: string): Promise<AddResult> {
+  private async add(userId: string, system: PushSystem, token: string, value: string): Promise<AddResult> {
     const tag = SYSTEM_TAG[system];
     const [moved, evicted] = await this.redis.pfAddEntry(this.keys.user(userId), this.keys.owners, userId, `${tag}:${token}`, value, this.maxTokensPerUser, this.keys.userPrefix, tag);
     return { movedFromOtherUser: moved === 1, ...(evicted ? { evicted: evicted.slice(2) } : {}) };
   }
 
   /** Removes the caller's own entry; a token of another user is left alone. Resolves true when removed. */
-  async remove(userId: string, system: TokenSystem, token: string, opts: { registeredBefore?: number } = {}): Promise<boolean> {
+  async remove(userId: string, system: PushSystem, token: string, opts: { registeredBefore?: number } = {}): Promise<boolean> {
     const t = system === 'apns' ? token.toLowerCase() : token;
     const before = opts.registeredBefore === undefined ? '' : String(Math.floor(opts.registeredBefore));
     return (await this.redis.pfRemoveEntry(this.keys.user(userId), this.keys.owners, userId, `${SYSTEM_TAG[system]}:${t}`, before)) === 1;
@@ -120,6 +122,11 @@ export class TokenRegistry {
     return replies.map(decodeEntries);
   }
 
+  /** What a delivery worker reads: the devices of one system for each user given, in that order. */
+  async devicesOf<S extends PushSystem>(system: S, userIds: readonly string[]): Promise<DeviceOf<S>[][]> {
+    return (await this.entriesOf(userIds)).map((e) => devicesIn(e, system));
+  }
+
   async apnsEntries(userId: string): Promise<ApnsEntry[]> {
     return (await this.entries(userId)).apns;
   }
@@ -128,7 +135,7 @@ export class TokenRegistry {
     return (await this.entries(userId)).gcm;
   }
 
-  async ownerOf(system: TokenSystem, token: string): Promise<string | null> {
+  async ownerOf(system: PushSystem, token: string): Promise<string | null> {
     const t = system === 'apns' ? token.toLowerCase() : token;
     return this.redis.hget(this.keys.owners, `${SYSTEM_TAG[system]}:${t}`);
   }

@@ -3,11 +3,11 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
 import { ApnsApp, ConfigError } from '@pushfleet/config';
 import { fitApnsPayload, PushEvent } from '@pushfleet/events';
-import type { ApnsEntry } from '@pushfleet/registry';
+import type { ApnsDevice } from '@pushfleet/registry';
 import { H2Pool, H2TransportError } from '../h2/pool';
 import { apnsRule, TRANSPORT_ERROR_RULE } from './outcomes';
 import type { DeliveryMetrics } from '../metrics';
-import type { TokenOutcome } from '../outcome';
+import { markTruncated, TokenOutcome } from '../outcome';
 import { parseRetryAfter } from '../retry';
 import type { PushTransport, SendContext } from '../transport';
 
@@ -84,9 +84,9 @@ class ApnsEndpoint {
   }
 }
 
-/** Topic = the entry's apns_topic, else the bundle id part of the application id. */
-export function topicFor(entry: ApnsEntry): string {
-  return entry.apnsTopic ?? entry.applicationId.slice(11);
+/** Topic = the device's apns_topic, else the bundle id part of the application id. */
+export function topicFor(device: ApnsDevice): string {
+  return device.apnsTopic ?? device.app.slice(11);
 }
 
 /** Days until an APNs client certificate expires (credential health metric). */
@@ -104,8 +104,7 @@ export function registerApnsCredentialMetrics(registry: Registry, apps: Iterable
   }
 }
 
-export class ApnsTransport implements PushTransport<ApnsEntry> {
-  readonly system = 'apns' as const;
+export class ApnsTransport implements PushTransport<ApnsDevice> {
   private readonly endpoints = new Map<string, ApnsEndpoint>();
 
   /** Validates every app's credentials now (a bad p8 key or certificate is a start-up ConfigError, not a failed push). */
@@ -123,9 +122,6 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
     if (problems.length) throw new ConfigError(problems);
   }
 
-  tokenOf(e: ApnsEntry): string { return e.deviceToken; }
-  appOf(e: ApnsEntry): string { return e.applicationId; }
-
   private endpoint(app: ApnsApp, sandbox: boolean): ApnsEndpoint {
     const key = `${app.applicationId}|${sandbox ? 'sandbox' : 'production'}`;
     let ep = this.endpoints.get(key);
@@ -136,11 +132,11 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
     return ep;
   }
 
-  async send(event: PushEvent, entries: readonly ApnsEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
+  async send(event: PushEvent, devices: readonly ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
     // Group by (application id, environment, topic): one payload and one header set per group.
-    const groups = new Map<string, ApnsEntry[]>();
-    for (const e of entries) {
-      const key = `${e.applicationId}|${e.sandbox ? 1 : 0}|${topicFor(e)}`;
+    const groups = new Map<string, ApnsDevice[]>();
+    for (const e of devices) {
+      const key = `${e.app}|${e.sandbox ? 1 : 0}|${topicFor(e)}`;
       const g = groups.get(key);
       if (g) g.push(e); else groups.set(key, [e]);
     }
@@ -148,25 +144,24 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
     return results.length === 1 ? results[0] : results.flat();
   }
 
-  private async sendGroup(event: PushEvent, group: ApnsEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
+  private async sendGroup(event: PushEvent, group: ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
     const first = group[0];
-    const appId = first.applicationId;
+    const appId = first.app;
     const app = this.o.apps.get(appId);
     if (!app) {
       // Registered while the app was configured, since removed from PUSH_APPS_FILE: a configuration failure.
-      return group.map((e) => ({ token: e.deviceToken, action: 'fail', reason: 'UnknownApplication', app: appId }));
+      return group.map((e) => ({ token: e.token, action: 'fail', reason: 'UnknownApplication', app: appId }));
     }
     const topic = topicFor(first);
     const voip = topic.endsWith('.voip');
     const fitted = fitApnsPayload(event, { voip });
-    if (!fitted.ok) return group.map((e) => ({ token: e.deviceToken, action: 'drop', reason: 'PayloadTooLarge', app: appId }));
-    if (fitted.truncated) ctx.onTruncated();
+    if (!fitted.ok) return group.map((e) => ({ token: e.token, action: 'drop', reason: 'PayloadTooLarge', app: appId }));
     let endpoint: ApnsEndpoint;
     try {
       endpoint = this.endpoint(app, first.sandbox);
     } catch {
       // The certificate does not cover this environment (validated at start-up otherwise).
-      return group.map((e) => ({ token: e.deviceToken, action: 'fail', reason: 'BadCertificateEnvironment', app: appId }));
+      return markTruncated(group.map((e) => ({ token: e.token, action: 'fail', reason: 'BadCertificateEnvironment', app: appId })), fitted.truncated);
     }
     const base: OutgoingHttpHeaders = {
       ':method': 'POST',
@@ -177,16 +172,16 @@ export class ApnsTransport implements PushTransport<ApnsEntry> {
       'apns-expiration': String(Math.floor(ctx.expiresAt / 1000)),
       'content-type': 'application/json',
     };
-    return Promise.all(group.map((e) => this.sendOne(endpoint, base, fitted.body, e, appId)));
+    return markTruncated(await Promise.all(group.map((e) => this.sendOne(endpoint, base, fitted.body, e, appId))), fitted.truncated);
   }
 
-  private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsEntry, app: string, refreshed = false): Promise<TokenOutcome> {
+  private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsDevice, app: string, refreshed = false): Promise<TokenOutcome> {
     // No apns-id: Apple assigns one when it is absent, and nothing here would use ours.
-    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.deviceToken}` };
+    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.token}` };
     const auth = endpoint.authorization();
     if (auth) headers.authorization = auth.header;
     const started = performance.now();
-    const token = entry.deviceToken;
+    const token = entry.token;
     try {
       const res = await endpoint.pool.request(headers, body);
       const answeredAt = Date.now();

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { DEFAULT_POLICIES, PushEvent } from '@pushfleet/events';
-import type { GcmEntry } from '@pushfleet/registry';
+import type { GcmDevice } from '@pushfleet/registry';
 import { generateServiceAccount, Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { FcmAuth, serviceAccountSchema } from './auth';
 import { FcmV1Transport } from './transport';
@@ -18,9 +18,9 @@ let auth: FcmAuth;
 const metricsRegistry = new Registry();
 const extra: FcmV1Transport[] = [];
 
-const entries = (ids: string[]): GcmEntry[] => ids.map((registrationId) => ({ registrationId, registeredAt: 1 }));
+const entries = (ids: string[]): GcmDevice[] => ids.map((token) => ({ token, app: 'gcm', registeredAt: 1 }));
 const ctx = (over: Partial<SendContext> = {}): SendContext => ({
-  policy: DEFAULT_POLICIES.dialplan_callreverse_start, expiresAt: Date.now() + 59_500, onTruncated: () => undefined, ...over,
+  policy: DEFAULT_POLICIES.dialplan_callreverse_start, expiresAt: Date.now() + 59_500, ...over,
 });
 const view = (o: { token: string; action: string; reason: string; retryAfterMs?: number }) => ({ token: o.token, action: o.action, reason: o.reason, ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}) });
 

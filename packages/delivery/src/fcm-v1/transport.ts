@@ -1,12 +1,12 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import { fitGcmData, PushEvent, ttlSecondsLeft } from '@pushfleet/events';
-import type { GcmEntry } from '@pushfleet/registry';
+import type { GcmDevice } from '@pushfleet/registry';
 import { FcmAuth, FcmAuthError } from './auth';
 import { FcmErrorBody, fcmV1Rule, FCM_V1_OUTCOMES } from './outcomes';
 import { H2Pool, H2TransportError } from '../h2/pool';
 import type { DeliveryMetrics } from '../metrics';
-import type { TokenOutcome } from '../outcome';
+import { markTruncated, TokenOutcome } from '../outcome';
 import { parseRetryAfter, withRetryWait } from '../retry';
 import type { PushTransport, SendContext } from '../transport';
 
@@ -24,8 +24,6 @@ export interface FcmV1TransportOptions {
   requestTimeoutMs: number;
   metrics: DeliveryMetrics;
   logger?: Logger;
-  /** App label for metrics and the circuit. Default 'gcm'. */
-  app?: string;
 }
 
 /**
@@ -33,16 +31,13 @@ export interface FcmV1TransportOptions {
  * (H2Pool: in-flight cap, per-stream timeout, dead connections replaced), bearer token from FcmAuth.
  * Every answer is mapped through FCM_V1_OUTCOMES; a 401 UNAUTHENTICATED refreshes the token and resends once.
  */
-export class FcmV1Transport implements PushTransport<GcmEntry> {
-  readonly system = 'gcm' as const;
+export class FcmV1Transport implements PushTransport<GcmDevice> {
   private readonly pool: H2Pool;
   private readonly path: string;
-  private readonly app: string;
 
   constructor(private readonly o: FcmV1TransportOptions) {
     const url = new URL(o.baseUrl);
     this.path = `${url.pathname.replace(/\/+$/, '')}/v1/projects/${encodeURIComponent(o.projectId)}/messages:send`;
-    this.app = o.app ?? 'gcm';
     const gauge = o.metrics.inflight.labels({ system: 'gcm' });
     this.pool = new H2Pool({
       origin: url.origin,
@@ -54,15 +49,10 @@ export class FcmV1Transport implements PushTransport<GcmEntry> {
     });
   }
 
-  tokenOf(e: GcmEntry): string { return e.registrationId; }
-  appOf(): string { return this.app; }
-
-  async send(event: PushEvent, entries: readonly GcmEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
-    const app = this.app;
-    if (entries.length === 0) return [];
+  async send(event: PushEvent, devices: readonly GcmDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
+    if (devices.length === 0) return [];
     const fitted = fitGcmData(event);
-    if (!fitted.ok) return entries.map((e) => ({ token: e.registrationId, action: 'drop', reason: 'PayloadTooLarge', app }));
-    if (fitted.truncated) ctx.onTruncated();
+    if (!fitted.ok) return devices.map((d) => ({ token: d.token, action: 'drop', reason: 'PayloadTooLarge', app: d.app }));
     // Everything after the token is the same for every device: build it once.
     const android = { priority: ctx.policy.gcmPriority === 'high' ? 'HIGH' : 'NORMAL', ttl: `${ttlSecondsLeft(ctx.expiresAt)}s` };
     const tail = `,"data":${JSON.stringify(fitted.data)},"android":${JSON.stringify(android)}}}`;
@@ -72,19 +62,20 @@ export class FcmV1Transport implements PushTransport<GcmEntry> {
       bearer = await this.o.auth.token();
     } catch (e) {
       this.o.logger?.warn({ system: 'gcm', err: (e as Error).message }, 'FCM OAuth token grant failed');
-      return entries.map((entry) => this.authFailure(entry.registrationId, e));
+      return markTruncated(devices.map((d) => this.authFailure(d, e)), fitted.truncated);
     }
-    return Promise.all(entries.map((e) => this.sendOne(e.registrationId, `{"message":{"token":${JSON.stringify(e.registrationId)}${tail}`, bearer)));
+    const outcomes = await Promise.all(devices.map((d) => this.sendOne(d, `{"message":{"token":${JSON.stringify(d.token)}${tail}`, bearer)));
+    return markTruncated(outcomes, fitted.truncated);
   }
 
   /** The OAuth grant failed: unreachable token endpoint -> retry later; refused grant -> configuration. */
-  private authFailure(token: string, e: unknown): TokenOutcome {
+  private authFailure(device: GcmDevice, e: unknown): TokenOutcome {
     const transient = !(e instanceof FcmAuthError) || e.transient;
-    return { token, action: transient ? 'retry' : 'fail', reason: transient ? 'oauth-unavailable' : 'oauth-rejected', app: this.app };
+    return { token: device.token, action: transient ? 'retry' : 'fail', reason: transient ? 'oauth-unavailable' : 'oauth-rejected', app: device.app };
   }
 
-  private async sendOne(token: string, body: string, bearer: string, refreshed = false): Promise<TokenOutcome> {
-    const app = this.app;
+  private async sendOne(device: GcmDevice, body: string, bearer: string, refreshed = false): Promise<TokenOutcome> {
+    const { token, app } = device;
     const headers: OutgoingHttpHeaders = {
       ':method': 'POST',
       ':path': this.path,
@@ -111,9 +102,9 @@ export class FcmV1Transport implements PushTransport<GcmEntry> {
         try {
           fresh = await this.o.auth.token();
         } catch (e) {
-          return this.authFailure(token, e);
+          return this.authFailure(device, e);
         }
-        return this.sendOne(token, body, fresh, true);
+        return this.sendOne(device, body, fresh, true);
       }
       return withRetryWait({ token, action: rule.action, reason, app, answeredAt }, rule, parseRetryAfter(res.headers['retry-after']));
     } catch (e) {

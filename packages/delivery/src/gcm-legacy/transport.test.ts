@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DEFAULT_POLICIES, PushEvent } from '@pushfleet/events';
-import type { GcmEntry } from '@pushfleet/registry';
+import type { GcmDevice } from '@pushfleet/registry';
 import { Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { GCM_LEGACY_MAX_IDS, GcmLegacyTransport, resetDeprecatedApiWarning } from './transport';
 import { createDeliveryMetrics } from '../metrics';
@@ -17,10 +17,10 @@ let transport: GcmLegacyTransport;
 const metricsRegistry = new Registry();
 const logLines: Array<{ msg: string }> = [];
 
-const entries = (ids: string[]): GcmEntry[] => ids.map((registrationId) => ({ registrationId, registeredAt: 1 }));
+const entries = (ids: string[]): GcmDevice[] => ids.map((token) => ({ token, app: 'gcm', registeredAt: 1 }));
 const ids = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}-${String(i).padStart(5, '0')}`);
 const ctx = (over: Partial<SendContext> = {}): SendContext => ({
-  policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3600_000, onTruncated: () => undefined, ...over,
+  policy: DEFAULT_POLICIES.recording_new, expiresAt: Date.now() + 3600_000, ...over,
 });
 /** Distinct HTTP requests the sandbox saw for these ids (legacy entries of one request share the body). */
 const requestsFor = (list: string[]) => {
@@ -162,14 +162,13 @@ test('DeprecatedApi fails (keeps the ids) and logs the switch to fcm-v1 once per
 });
 
 test('a payload that cannot fit is dropped without a request; a shortened one is reported', async () => {
-  let truncated = 0;
   const chat: PushEvent = {
     message: 'chat_message', owner: OWNER, chat: EVENT.recording, uuid: EVENT.recording, time: 1, user: OWNER,
     user_name: 'A', type: 'text', text: 'x'.repeat(10_000),
   };
-  const out = await transport.send(chat, entries(['tr-1']), ctx({ policy: DEFAULT_POLICIES.chat_message, onTruncated: () => truncated++ }));
-  expect(out[0].action).toBe('delivered');
-  expect(truncated).toBe(1);
+  const out = await transport.send(chat, entries(['tr-1']), ctx({ policy: DEFAULT_POLICIES.chat_message }));
+  expect(out[0]).toMatchObject({ action: 'delivered', truncated: true });
+  expect((await transport.send(EVENT, entries(['tr-2']), ctx()))[0].truncated).toBeUndefined();
   const body = requestsFor(['tr-1'])[0];
   expect(Buffer.byteLength(JSON.stringify(body.data))).toBeLessThanOrEqual(4096);
   expect(body.priority).toBe('high');

@@ -3,10 +3,10 @@ import https from 'node:https';
 import { Message, Sender } from 'node-gcm';
 import type { Logger } from 'pino';
 import { fitGcmData, PushEvent, ttlSecondsLeft } from '@pushfleet/events';
-import type { GcmEntry } from '@pushfleet/registry';
+import { GCM_APP, GcmDevice } from '@pushfleet/registry';
 import { gcmLegacyHttpRule, gcmLegacyResultRule } from './outcomes';
 import type { DeliveryMetrics } from '../metrics';
-import type { TokenOutcome } from '../outcome';
+import { markTruncated, TokenOutcome } from '../outcome';
 import { parseRetryAfter, withRetryWait } from '../retry';
 import type { PushTransport, SendContext } from '../transport';
 
@@ -26,8 +26,6 @@ export interface GcmLegacyTransportOptions {
   metrics: DeliveryMetrics;
   /** Where the one-time "legacy API is gone" warning goes. */
   logger?: Logger;
-  /** App label for metrics and the circuit (one server key per process). Default 'gcm'. */
-  app?: string;
 }
 
 /** What the axios transformResponse hook saw of one request (node-gcm hides status and headers). */
@@ -45,33 +43,27 @@ let deprecatedApiLogged = false;
  * own retries off (they ignore Retry-After and hide failures), every result mapped to one outcome through
  * GCM_LEGACY_RESULT_OUTCOMES. Google shut this API down in 2024; use FcmV1Transport in production.
  */
-export class GcmLegacyTransport implements PushTransport<GcmEntry> {
-  readonly system = 'gcm' as const;
+export class GcmLegacyTransport implements PushTransport<GcmDevice> {
   private readonly agent: http.Agent;
-  private readonly app: string;
+  /** One server key per process: every registration id has the same app label (the registry's). */
+  private readonly app = GCM_APP;
 
   constructor(private readonly o: GcmLegacyTransportOptions) {
     const isHttp = new URL(o.url).protocol === 'http:';
     const agentOpts = { keepAlive: true, maxSockets: Math.max(1, o.maxSockets), ...(o.ca && !isHttp ? { ca: o.ca } : {}) };
     this.agent = isHttp ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
-    this.app = o.app ?? 'gcm';
   }
 
-  tokenOf(e: GcmEntry): string { return e.registrationId; }
-  appOf(): string { return this.app; }
-
-  async send(event: PushEvent, entries: readonly GcmEntry[], ctx: SendContext): Promise<TokenOutcome[]> {
-    const app = this.app;
+  async send(event: PushEvent, devices: readonly GcmDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
     const fitted = fitGcmData(event);
-    if (!fitted.ok) return entries.map((e) => ({ token: e.registrationId, action: 'drop', reason: 'PayloadTooLarge', app }));
-    if (fitted.truncated) ctx.onTruncated();
+    if (!fitted.ok) return devices.map((d) => ({ token: d.token, action: 'drop', reason: 'PayloadTooLarge', app: d.app }));
     const message = new Message({ priority: ctx.policy.gcmPriority, timeToLive: ttlSecondsLeft(ctx.expiresAt), data: fitted.data });
-    const ids = entries.map((e) => e.registrationId);
+    const ids = devices.map((d) => d.token);
     if (ids.length === 0) return [];
-    if (ids.length <= GCM_LEGACY_MAX_IDS) return this.sendChunk(message, ids);
+    if (ids.length <= GCM_LEGACY_MAX_IDS) return markTruncated(await this.sendChunk(message, ids), fitted.truncated);
     const chunks: Promise<TokenOutcome[]>[] = [];
     for (let i = 0; i < ids.length; i += GCM_LEGACY_MAX_IDS) chunks.push(this.sendChunk(message, ids.slice(i, i + GCM_LEGACY_MAX_IDS)));
-    return (await Promise.all(chunks)).flat();
+    return markTruncated((await Promise.all(chunks)).flat(), fitted.truncated);
   }
 
   /** One HTTP request for at most 1000 ids; resolves with one outcome per id, in request order. */
