@@ -4,7 +4,7 @@ import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps } from '@pushfle
 import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
 import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
-import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics } from '@pushfleet/observability';
+import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics, stopOnSignal } from '@pushfleet/observability';
 import { adminRouter } from './admin';
 import { createApiApp } from './app';
 import { createUserAuthenticator } from './auth';
@@ -55,23 +55,19 @@ async function main(): Promise<void> {
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
 
-  const shutdown = (signal: string) => {
+  stopOnSignal(async (signal) => {
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    server.close(async () => {
-      // BullMQ waits for a reconnecting client; never let a dead Redis hold the shutdown.
-      await Promise.race([
-        Promise.all([producer.close(), ...queues.map((q) => q.queue.close())]).catch(() => undefined),
-        new Promise((r) => setTimeout(r, 3000).unref()),
-      ]);
-      await redis.quit().catch(() => undefined);
-      process.exit(0);
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
     });
-    server.closeIdleConnections();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+    // BullMQ waits for a reconnecting client; never let a dead Redis hold the shutdown.
+    await Promise.race([
+      Promise.all([producer.close(), ...queues.map((q) => q.queue.close())]).catch(() => undefined),
+      new Promise((r) => setTimeout(r, 3000).unref()),
+    ]);
+    await redis.quit().catch(() => undefined);
+  }, 10_000);
 }
 
 void main();

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
+import { stopOnSignal } from '@pushfleet/observability';
 import { startSandbox } from './sandbox';
 
 // Wiring only: config -> sandbox -> wait for a signal -> close.
@@ -18,20 +19,13 @@ async function main(): Promise<void> {
   const sandbox = await startSandbox({ ...config.options, logger });
   if (config.options.acceptAnyApnsKey) logger.warn('SANDBOX_ACCEPT_ANY_KEY=1: provider tokens, server keys and grant assertions are not verified');
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignal(async (signal) => {
     logger.info({ signal }, 'sandbox shutting down');
-    const force = setTimeout(() => process.exit(1), 5000);
-    force.unref();
-    sandbox.close().then(() => process.exit(0), (err) => {
+    await sandbox.close().catch((err: unknown) => {
       logger.error({ err }, 'sandbox close failed');
-      process.exit(1);
+      throw err;
     });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  }, 5000);
 }
 
 main().catch((err) => {

@@ -1,7 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Every delivery metric a worker exports; names and labels are catalogued in docs/operations.md. */
-export function createDeliveryMetrics(registry: Registry) {
+export function createDeliveryMetrics(metricsRegistry: Registry) {
+  return { ...outcomeMetrics(metricsRegistry), ...providerMetrics(metricsRegistry) };
+}
+
+/** What the worker counts per event and token. */
+function outcomeMetrics(registry: Registry) {
   return {
     deliveries: new Counter({
       name: 'pushfleet_deliveries_total',
@@ -58,6 +63,12 @@ export function createDeliveryMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+  };
+}
+
+/** What the transports and the circuit measure of the providers. */
+function providerMetrics(registry: Registry) {
+  return {
     providerDuration: new Histogram({
       name: 'pushfleet_provider_request_duration_seconds',
       help: 'Provider HTTP request duration by system and HTTP status (0 = no answer)',

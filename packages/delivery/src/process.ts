@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { CommonWorkerEnv } from '@pushfleet/config';
 import type { PushSystem } from '@pushfleet/events';
 import { DeviceOf, TokenRegistry } from '@pushfleet/registry';
-import { checkRedis, startOpsServer } from '@pushfleet/observability';
+import { checkRedis, startOpsServer, stopOnSignal } from '@pushfleet/observability';
 import { DeliveryWorker } from './worker';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
@@ -77,10 +77,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
     })();
     return stopping;
   };
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
-      stop().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
+  // The worker's own close is bounded by SHUTDOWN_TIMEOUT_MS; the rest (provider connections, Redis) gets a few seconds more.
+  stopOnSignal(stop, env.SHUTDOWN_TIMEOUT_MS + 5000);
   return { stop };
 }

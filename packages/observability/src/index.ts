@@ -2,3 +2,4 @@ export * from './logger';
 export * from './metrics';
 export * from './redis-checks';
 export * from './queue-metrics';
+export * from './lifecycle';
