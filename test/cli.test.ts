@@ -376,6 +376,19 @@ describe('tokens', () => {
     expect(JSON.stringify(j)).not.toContain(REG_ID);
   });
 
+  test('list escapes control characters read from Redis (an id written before the API refused them)', async () => {
+    const sneaky = `user-${randomUUID()}`;
+    const hostile = '\x1b]0;pwned\x07\x1b[2J\x9b31mAPA91b-rest-of-the-id';
+    await registry.addGcm(sneaky, hostile);
+    for (const args of [['tokens', 'list', '--user', sneaky], ['tokens', 'list', '--user', sneaky, '--json']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(EXIT.OK);
+      expect(r.out).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+      expect(r.out).toContain('\\u001b');
+    }
+    expect(JSON.parse((await cli(['tokens', 'list', '--user', sneaky, '--json'])).out).tokens).toHaveLength(1);
+  });
+
   test('list for a user without tokens: exit 3', async () => {
     const r = await cli(['tokens', 'list', '--user', 'nobody']);
     expect(r.code).toBe(EXIT.NOT_FOUND);

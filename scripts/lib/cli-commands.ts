@@ -44,8 +44,9 @@ class Context {
 
   constructor(readonly env: CliEnv, private readonly io: CliIo) {}
 
-  out(line = ''): void { this.io.stdout.write(`${line}\n`); }
-  err(line: string): void { this.io.stderr.write(`${line}\n`); }
+  /** Every line printed carries data from Redis (ids, reasons, app ids): escaped, see `printable`. */
+  out(line = ''): void { this.io.stdout.write(`${printable(line)}\n`); }
+  err(line: string): void { this.io.stderr.write(`${printable(line)}\n`); }
 
   /** One connection that fails fast: a CLI should say "cannot reach Redis", not wait for it. */
   async redis(): Promise<Redis> {
@@ -116,6 +117,15 @@ export function formatAge(seconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
   return `${Math.floor(seconds / 86_400)}d${String(Math.floor((seconds % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+/**
+ * Text safe for a terminal: control characters (C0, DEL, C1: ESC and CSI start terminal sequences), line
+ * separators and bidi / zero-width format characters become `\uXXXX`, which stays valid inside JSON
+ * strings. Redis holds what clients sent, so everything the CLI prints goes through this.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => (c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
@@ -551,14 +561,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return await command.run(ctx, values);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr.write(`pushfleet cli: ${e.message}\n\nUsage: npm run cli -- ${command.synopsis}\n`);
+      io.stderr.write(`pushfleet cli: ${printable(e.message)}\n\nUsage: npm run cli -- ${command.synopsis}\n`);
       return EXIT.USAGE;
     }
     if (e instanceof NotFoundError) {
-      io.stderr.write(`pushfleet cli: ${e.message}\n`);
+      io.stderr.write(`pushfleet cli: ${printable(e.message)}\n`);
       return EXIT.NOT_FOUND;
     }
-    io.stderr.write(`pushfleet cli: ${maskTokens((e as Error)?.message ?? String(e))}\n`);
+    io.stderr.write(`pushfleet cli: ${printable(maskTokens((e as Error)?.message ?? String(e)))}\n`);
     return EXIT.FAILURE;
   } finally {
     await ctx.close();

@@ -9,7 +9,9 @@ import { authenticateUser, sendError, unavailable, jsonBody, zodErrors } from '.
 import type { UserAuthenticator } from './auth';
 
 const DEVICE_TOKEN_RE = /^[0-9a-fA-F]{64}$/;
-const REGISTRATION_ID_RE = /^.{10,250}$/u;
+// The spec's ^.{10,250}$, without control or format characters (C0, DEL, C1, bidi overrides, zero-width):
+// ids are printed by operators' tools, and a terminal escape in one would be run by their terminal.
+const REGISTRATION_ID_RE = /^[^\p{Cc}\p{Cf}\u2028\u2029]{10,250}$/u;
 const APNS_TOPIC_RE = /^[a-zA-Z0-9.-]{5,100}$/;
 
 // The spec's POST /api/push body. Fields that do not belong to the chosen system/action are ignored
@@ -18,7 +20,7 @@ const pushRequestSchema = z.discriminatedUnion('system', [
   z.object({
     system: z.literal('gcm'),
     action: z.enum(['add', 'delete']),
-    registration_id: z.string().regex(REGISTRATION_ID_RE, 'must match ^.{10,250}$'),
+    registration_id: z.string().regex(REGISTRATION_ID_RE, 'must be 10 to 250 characters, no control characters'),
   }),
   z.discriminatedUnion('action', [
     z.object({
