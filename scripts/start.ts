@@ -7,7 +7,7 @@ import pino from 'pino';
 import { startSandbox } from '@pushfleet/sandbox';
 import { redisServerBinary, startRedis, ThrowawayRedis } from './lib/redis-server';
 import { ROOT, startProcess, waitForHttp, ManagedProcess } from './lib/processes';
-import { createDemoSecrets, demoUserToken, DEMO_APP_ID } from './lib/demo-config';
+import { createDemoSecrets, demoAuthEnv, demoUserToken, DEMO_API_OPS_PORT, DEMO_APP_ID } from './lib/demo-config';
 
 const env = process.env;
 const num = (v: string | undefined, d: number) => (v ? Number(v) : d);
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
 
   const common = { REDIS_URL: redisUrl, LOG_LEVEL: env.LOG_LEVEL ?? 'info', PUSH_APPS_FILE: secrets.pushAppsFile };
   children.push(startProcess('api', 'apps/api/dist/main.js', {
-    ...common, PORT: String(apiPort), HOST: '127.0.0.1', AUTH_JWT_SECRET: secrets.jwtSecret,
+    ...common, PORT: String(apiPort), HOST: '127.0.0.1', OPS_PORT: String(DEMO_API_OPS_PORT), OPS_HOST: '127.0.0.1', ...demoAuthEnv(secrets),
     INTERNAL_API_TOKENS: secrets.internalToken, ADMIN_TOKENS: secrets.adminToken, GCM_SENDER_ID: '4815162342',
   }));
   children.push(startProcess('worker-apns', 'apps/worker-apns/dist/main.js', {
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   for (const c of children) void c.exited.then((code) => { if (!stopping) { console.error(`[start] ${c.name} exited (${code}); stopping`); void stop(1); } });
 
   const api = `http://127.0.0.1:${apiPort}`;
-  await waitForHttp(`${api}/readyz`, 30_000, children[0]);
+  const apiOps = `http://127.0.0.1:${DEMO_API_OPS_PORT}`;
+  await waitForHttp(`${apiOps}/readyz`, 30_000, children[0]);
   await waitForHttp('http://127.0.0.1:9101/readyz', 30_000, children[1]);
   await waitForHttp('http://127.0.0.1:9102/readyz', 30_000, children[2]);
 
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   console.log(`
 pushfleet is running. Everything below is local; secrets were generated for this run only.
 
-  API          ${api}            (metrics ${api}/metrics)
+  API          ${api}            (metrics ${apiOps}/metrics)
   APNs worker  http://127.0.0.1:9101/metrics
   GCM worker   http://127.0.0.1:9102/metrics
   Sandbox      deliveries: curl -s ${sandbox.adminUrl}/deliveries?limit=5

@@ -119,7 +119,7 @@ afterAll(async () => {
 });
 
 test('the API serves its metrics on /metrics, each with HELP and TYPE', async () => {
-  const res = await fetch(`${api.url}/metrics`);
+  const res = await fetch(`${api.opsUrl}/metrics`);
   expect(res.status).toBe(200);
   const text = await res.text();
   const typed = [...text.matchAll(/^# TYPE (pushfleet_[a-z0-9_]+) (\w+)$/gm)].map((m) => m[1]);

@@ -118,7 +118,7 @@ withPromtool('promtool', () => {
       await call(api, 'POST', '/api/push', { token, body: { system: 'gcm', action: 'add', registration_id: 'APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx' } });
       await call(api, 'POST', '/api/push', { token, body: { system: 'nope' } });
       await call(api, 'GET', '/no-such-route');
-      const routeText = await (await fetch(`${api.url}/metrics`)).text();
+      const routeText = await (await fetch(`${api.opsUrl}/metrics`)).text();
       expect(routeText).toMatch(/^pushfleet_http_request_duration_seconds_bucket\{/m);
       expect(routeText).toMatch(/^pushfleet_registrations_total\{/m);
       checkMetrics(routeText);
@@ -214,7 +214,7 @@ withYaml('infra YAML', () => {
     const shutdownMs = Number(config.data.SHUTDOWN_TIMEOUT_MS);
     expect(shutdownMs).toBeGreaterThan(0);
     const expected: Record<string, { port: number; main: string }> = {
-      api: { port: 3000, main: 'apps/api/dist/main.js' },
+      api: { port: 9100, main: 'apps/api/dist/main.js' }, // the ops port: probes and /metrics
       'worker-apns': { port: 9101, main: 'apps/worker-apns/dist/main.js' },
       'worker-gcm': { port: 9102, main: 'apps/worker-gcm/dist/main.js' },
     };
@@ -301,7 +301,8 @@ withYaml('infra YAML', () => {
     // Prometheus scrapes what compose runs, on the ports the processes listen on.
     const prom = docs('infra/prometheus/prometheus.yml')[0];
     const targets = Object.fromEntries(prom.scrape_configs.filter((c: any) => c.dns_sd_configs).map((c: any) => [c.job_name, c.dns_sd_configs[0]]));
-    expect(targets.api).toMatchObject({ names: ['api'], port: 3000 });
+    expect(targets.api).toMatchObject({ names: ['api'], port: Number(s.api.environment.OPS_PORT) });
+    expect(Number(s.api.environment.OPS_PORT)).not.toBe(Number(s.api.environment.PORT));
     expect(targets['worker-apns']).toMatchObject({ names: ['worker-apns'], port: Number(s['worker-apns'].environment.METRICS_PORT) });
     expect(targets['worker-gcm']).toMatchObject({ names: ['worker-gcm'], port: Number(s['worker-gcm'].environment.METRICS_PORT) });
   });

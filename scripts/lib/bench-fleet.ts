@@ -5,12 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { SignJWT } from 'jose';
 import { startSandbox, Sandbox } from '@pushfleet/sandbox';
 import { ApnsWorkerEnv, GcmWorkerEnv, loadApnsWorkerEnv, loadGcmWorkerEnv } from '@pushfleet/config';
 import { freePort, ThrowawayRedis } from './redis-server';
 import { ManagedProcess, ROOT, startProcess, waitForHttp } from './processes';
-import { createDemoSecrets, DEMO_APP_ID, DemoSecrets } from './demo-config';
+import { createDemoSecrets, demoAuthEnv, demoUserToken, DEMO_APP_ID, DemoSecrets } from './demo-config';
 import type { BenchUser } from './bench-data';
 import { pool } from './bench-util';
 
@@ -67,7 +66,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const apnsEnv = loadApnsWorkerEnv({ ...tuning, PUSH_APPS_FILE: secrets.pushAppsFile });
   const gcmEnv = loadGcmWorkerEnv({ ...tuning, GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey });
 
-  const [apiPort, apnsMetrics, gcmMetrics] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, apiOpsPort, apnsMetrics, gcmMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const common = { REDIS_URL: o.redis.url, PUSHFLEET_PREFIX: BENCH_PREFIX, LOG_LEVEL: 'warn', PUSH_APPS_FILE: secrets.pushAppsFile };
   const recent = new Map<string, string[]>();
   const opts = (name: string, nodeArgs?: string[]) => ({
@@ -88,9 +87,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     return c;
   };
   const api = start('api', 'apps/api/dist/main.js', {
-    ...common, PORT: String(apiPort), HOST: '127.0.0.1', AUTH_JWT_SECRET: secrets.jwtSecret,
+    ...common, PORT: String(apiPort), HOST: '127.0.0.1', OPS_PORT: String(apiOpsPort), OPS_HOST: '127.0.0.1', ...demoAuthEnv(secrets),
     INTERNAL_API_TOKENS: secrets.internalToken, ADMIN_TOKENS: secrets.adminToken, GCM_SENDER_ID: '4815162342',
-    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_MINUTE: '0', TOKEN_MOVES_PER_HOUR: '0',
   });
   const wa = start('worker-apns', 'apps/worker-apns/dist/main.js', {
     ...common, ...tuning, METRICS_PORT: String(apnsMetrics), METRICS_HOST: '127.0.0.1',
@@ -102,7 +101,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   });
 
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  await waitForHttp(`${apiUrl}/readyz`, 30_000, api);
+  const apiOpsUrl = `http://127.0.0.1:${apiOpsPort}`;
+  await waitForHttp(`${apiOpsUrl}/readyz`, 30_000, api);
   await waitForHttp(`http://127.0.0.1:${apnsMetrics}/readyz`, 30_000, wa);
   await waitForHttp(`http://127.0.0.1:${gcmMetrics}/readyz`, 30_000, wg);
 
@@ -113,7 +113,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     dir,
     apiUrl,
     metricsUrls: {
-      api: `${apiUrl}/metrics`,
+      api: `${apiOpsUrl}/metrics`,
       'worker-apns': `http://127.0.0.1:${apnsMetrics}/metrics`,
       'worker-gcm': `http://127.0.0.1:${gcmMetrics}/metrics`,
     },
@@ -137,8 +137,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
 /** A user JWT like scripts/lib/demo-config.ts demoUserToken, for any user id. */
 export function userToken(secrets: DemoSecrets, userId: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('2h')
-    .sign(new TextEncoder().encode(secrets.jwtSecret));
+  return demoUserToken(secrets, userId, '2h');
 }
 
 /**

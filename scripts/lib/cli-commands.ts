@@ -5,7 +5,7 @@ import { ConfigError } from '@pushfleet/config';
 import type { DeliveryJobData } from '@pushfleet/delivery';
 import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
 import { queueSnapshot, QueueSnapshot, tokenRef } from '@pushfleet/observability';
-import { createProducer, InvalidEventsError, QueueUnavailableError } from '@pushfleet/producer';
+import { createProducer, InvalidEventsError, QueueUnavailableError, replayDeadLettered } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
 import { CliEnv, loadCliEnv, safeRedisUrl } from './cli-env';
 import { sampleEvent } from './cli-samples';
@@ -288,8 +288,7 @@ past their TTL are dropped by the worker (counted as expired). --all replays the
     const replay = async (job: Job<DeliveryJobData>) => {
       const data = job.data;
       // A fresh retry budget for every event, and none of them given up on any more.
-      await job.updateData({ events: eventsOf(data).map(({ attempt: _a, notBefore: _n, failed: _f, ...q }) => q) });
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      await replayDeadLettered(job);
       replayed++;
       expired += eventsOf(data).filter((q) => expiredEvent(q, now, ctx.env.policies)).length;
     };

@@ -5,6 +5,11 @@ import { SignJWT } from 'jose';
 import { generateApnsKey } from '@pushfleet/sandbox';
 
 export const DEMO_APP_ID = '39JSDKGJ38.de.cospace.app';
+/** The `iss` / `aud` of the demo's user JWTs, required by the API (AUTH_JWT_ISSUER / AUTH_JWT_AUDIENCE). */
+export const DEMO_JWT_ISSUER = 'https://id.pushfleet.local';
+export const DEMO_JWT_AUDIENCE = 'pushfleet';
+/** The API's /metrics and /readyz in the demo (OPS_PORT; the workers use 9101 and 9102). */
+export const DEMO_API_OPS_PORT = 9100;
 
 export interface DemoSecrets {
   jwtSecret: string;
@@ -40,6 +45,13 @@ export function createDemoSecrets(dir: string): DemoSecrets {
   };
 }
 
-export async function demoUserToken(secrets: DemoSecrets, days = 7): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(secrets.userId).setIssuedAt().setExpirationTime(`${days}d`).sign(new TextEncoder().encode(secrets.jwtSecret));
+/** The API's user-JWT settings for the demo secrets. */
+export function demoAuthEnv(secrets: DemoSecrets): Record<string, string> {
+  return { AUTH_JWT_SECRET: secrets.jwtSecret, AUTH_JWT_ISSUER: DEMO_JWT_ISSUER, AUTH_JWT_AUDIENCE: DEMO_JWT_AUDIENCE };
+}
+
+/** A user JWT the demo API accepts: 24 h, the API's default AUTH_MAX_TOKEN_AGE_SECONDS. */
+export async function demoUserToken(secrets: DemoSecrets, userId = secrets.userId, lifetime = '24h'): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer(DEMO_JWT_ISSUER).setAudience(DEMO_JWT_AUDIENCE)
+    .setIssuedAt().setExpirationTime(lifetime).sign(new TextEncoder().encode(secrets.jwtSecret));
 }

@@ -3,19 +3,23 @@ import { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer, Producer } from '@pushfleet/producer';
-import { createApiApp } from '../../apps/api/src/app';
+import { startOpsServer } from '@pushfleet/observability';
+import { apiProbe, ApiDeps, ApiLimits, createApiApp } from '../../apps/api/src/app';
 import { createUserAuthenticator, UserAuthOptions } from '../../apps/api/src/auth';
 import { apiRedisOptions } from '../../apps/api/src/redis-options';
 import { testRedisUrl, uniquePrefix } from './env';
-import { TEST_JWT_SECRET } from './jwt';
+import { TEST_AUTH } from './jwt';
 
 export const TEST_APP_ID = '39JSDKGJ38.de.cospace.app';
 export const TEST_INTERNAL_TOKEN = 'internal-token-0123456789abcdef';
 
 export interface TestApi {
+  /** The public listener. */
   url: string;
+  /** The ops listener (/metrics, /readyz, /healthz). */
+  opsUrl: string;
   prefix: string;
   redis: Redis;
   registry: TokenRegistry;
@@ -26,7 +30,11 @@ export interface TestApi {
 }
 
 /** The real API app, in-process on port 0, on the run's throwaway Redis under a fresh prefix. */
-export async function startTestApi(opts: { redisUrl?: string; maxTokensPerUser?: number; rateLimitPerMinute?: number; auth?: UserAuthOptions; name?: string } = {}): Promise<TestApi> {
+export async function startTestApi(opts: {
+  redisUrl?: string; maxTokensPerUser?: number; auth?: UserAuthOptions; name?: string;
+  /** Defaults: every limit off (0), so tests that are not about limits are not limited. */
+  limits?: Partial<ApiLimits>; trustProxy?: ApiDeps['trustProxy']; admin?: ApiDeps['admin'];
+} = {}): Promise<TestApi> {
   const prefix = uniquePrefix(opts.name ?? 'api');
   const redis = new Redis(opts.redisUrl ?? testRedisUrl(), apiRedisOptions());
   redis.on('error', () => undefined);
@@ -38,9 +46,12 @@ export async function startTestApi(opts: { redisUrl?: string; maxTokensPerUser?:
   const producer = createProducer({ connection: redis, prefix, metrics });
   const app = createApiApp({
     redis,
+    prefix,
     registry,
-    rateLimiter: new RateLimiter(redis, registry.keys.rateLimitPrefix, opts.rateLimitPerMinute ?? 0),
-    authenticate: createUserAuthenticator(opts.auth ?? { secret: TEST_JWT_SECRET }),
+    limits: { userPerMinute: 0, authFailuresPerMinute: 0, tokenMovesPerHour: 0, ...opts.limits },
+    trustProxy: opts.trustProxy,
+    admin: opts.admin,
+    authenticate: createUserAuthenticator(opts.auth ?? TEST_AUTH),
     producer,
     internalTokens: [TEST_INTERNAL_TOKEN],
     knownApplicationIds: new Set([TEST_APP_ID]),
@@ -51,8 +62,10 @@ export async function startTestApi(opts: { redisUrl?: string; maxTokensPerUser?:
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
+  const ops = await startOpsServer({ port: 0, host: '127.0.0.1', registry: metrics, probe: apiProbe(redis) });
   return {
     url: `http://127.0.0.1:${port}`,
+    opsUrl: `http://127.0.0.1:${ops.port}`,
     prefix,
     redis,
     registry,
@@ -62,6 +75,7 @@ export async function startTestApi(opts: { redisUrl?: string; maxTokensPerUser?:
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      await ops.close();
       await producer.close().catch(() => undefined);
       redis.disconnect();
     },

@@ -6,10 +6,13 @@ import { freePort } from '../../scripts/lib/redis-server';
 import type { Sandbox } from '@pushfleet/sandbox';
 import type { generateApnsKey } from '@pushfleet/sandbox';
 import { APP_ID } from './delivery';
+import { TEST_AUTH_ENV } from './jwt';
 
 export interface FleetProcess extends ManagedProcess {
   logs: string[];
   port: number;
+  /** The API's ops listener (/metrics, /readyz); the workers serve those on `port`. */
+  opsPort?: number;
 }
 
 /** Writes a PUSH_APPS_FILE with the test app and its p8 key, as an operator would. */
@@ -44,13 +47,17 @@ async function ready(p: ManagedProcess, url: string, logs: string[]): Promise<vo
   }
 }
 
+/** The compiled API process; user JWTs need the test issuer and audience (support/jwt.ts userToken sets them). */
 export async function startApiProcess(o: { redisUrl: string; prefix: string; pushAppsFile: string; jwtSecret: string; internalToken: string; env?: Record<string, string> }): Promise<FleetProcess> {
   const port = await freePort();
+  const opsPort = await freePort();
   const logs: string[] = [];
   const p = startProcess('api', 'apps/api/dist/main.js', {
     REDIS_URL: o.redisUrl, PUSHFLEET_PREFIX: o.prefix, PUSH_APPS_FILE: o.pushAppsFile, PORT: String(port), HOST: '127.0.0.1',
-    AUTH_JWT_SECRET: o.jwtSecret, INTERNAL_API_TOKENS: o.internalToken, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'info', ...(o.env ?? {}),
+    OPS_PORT: String(opsPort), OPS_HOST: '127.0.0.1',
+    ...TEST_AUTH_ENV, AUTH_JWT_SECRET: o.jwtSecret, INTERNAL_API_TOKENS: o.internalToken, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURES_PER_MINUTE: '0',
+    LOG_LEVEL: 'info', ...(o.env ?? {}),
   }, { quiet: true, onLine: (l) => logs.push(l) });
-  await ready(p, `http://127.0.0.1:${port}/readyz`, logs);
-  return Object.assign(p, { logs, port });
+  await ready(p, `http://127.0.0.1:${opsPort}/readyz`, logs);
+  return Object.assign(p, { logs, port, opsPort });
 }

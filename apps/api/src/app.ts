@@ -2,17 +2,32 @@ import express, { Express } from 'express';
 import type { Redis } from 'ioredis';
 import { Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import type { Queue } from 'bullmq';
+import type { TokenRegistry } from '@pushfleet/registry';
 import type { Producer } from '@pushfleet/producer';
+import type { Probe } from '@pushfleet/observability';
 import { pushRoutes } from './push-routes';
 import { internalEventsRouter } from './internal-events';
+import { adminRouter } from './admin';
 import { errorHandler, sendError } from './http';
+import { createAuthFailures, SlidingWindowLimiter } from './limits';
 import type { UserAuthenticator } from './auth';
+
+/** The abuse limits (README "Configuration"); 0 turns one off. */
+export interface ApiLimits {
+  /** RATE_LIMIT_PER_MINUTE: requests per user per minute on every user route. */
+  userPerMinute: number;
+  /** AUTH_FAILURES_PER_MINUTE: failed authentications per client address per minute. */
+  authFailuresPerMinute: number;
+  /** TOKEN_MOVES_PER_HOUR: tokens a user may take over from other users per hour. */
+  tokenMovesPerHour: number;
+}
 
 export interface ApiDeps {
   redis: Redis;
+  /** PUSHFLEET_PREFIX, for the limiters' keys. */
+  prefix: string;
   registry: TokenRegistry;
-  rateLimiter: RateLimiter;
   authenticate: UserAuthenticator;
   producer: Producer;
   internalTokens: string[];
@@ -20,14 +35,21 @@ export interface ApiDeps {
   gcmSenderId: string;
   metrics: Registry;
   logger: Logger;
-  /** Extra routers mounted before the 404 handler (e.g. the admin UI). */
-  extraRouters?: express.Router[];
+  limits: ApiLimits;
+  /** Express `trust proxy` (TRUST_PROXY): whose X-Forwarded-For gives the client address. Default false. */
+  trustProxy?: boolean | number | string[];
+  /** The admin dashboard's queues and ADMIN_TOKENS (none: /admin/* answers 404). */
+  admin?: { queues: { name: string; queue: Queue }[]; adminTokens: string[] };
 }
 
+/**
+ * The public listener (PORT): /api/push, /internal/events, /admin/queues and /healthz. /metrics and
+ * /readyz are on the ops listener (see `apiProbe`, OPS_PORT), never here.
+ */
 export function createApiApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  app.set('trust proxy', deps.trustProxy ?? false);
 
   const duration = new Histogram({
     name: 'pushfleet_http_request_duration_seconds',
@@ -46,25 +68,25 @@ export function createApiApp(deps: ApiDeps): Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.redis.ping();
-      res.json({ status: 'ok' });
-    } catch {
-      sendError(res, 503, 'unavailable');
-    }
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.setHeader('content-type', deps.metrics.contentType);
-    res.send(await deps.metrics.metrics());
-  });
+  const limiter = (name: string, limit: number, windowMs: number) => new SlidingWindowLimiter(deps.redis, { prefix: deps.prefix, name, limit, windowMs });
+  const authFailures = createAuthFailures(deps.redis, deps.prefix, deps.limits.authFailuresPerMinute, deps.logger);
 
-  app.use(pushRoutes(deps));
-  app.use(internalEventsRouter({ producer: deps.producer, internalTokens: deps.internalTokens, logger: deps.logger }));
-  for (const r of deps.extraRouters ?? []) app.use(r);
+  app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(pushRoutes({
+    ...deps,
+    authFailures,
+    userLimiter: limiter('user', deps.limits.userPerMinute, 60_000),
+    moveLimiter: limiter('moves', deps.limits.tokenMovesPerHour, 3_600_000),
+  }));
+  app.use(internalEventsRouter({ producer: deps.producer, internalTokens: deps.internalTokens, logger: deps.logger, authFailures }));
+  app.use(adminRouter({ queues: deps.admin?.queues ?? [], adminTokens: deps.admin?.adminTokens ?? [], logger: deps.logger, authFailures }));
 
   app.use((_req, res) => sendError(res, 404, 'not-found'));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** /readyz of the ops listener: Redis answers PING. */
+export function apiProbe(redis: Redis): Probe {
+  return { ready: () => redis.ping().then(() => true, () => false) };
 }

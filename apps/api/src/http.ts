@@ -1,7 +1,8 @@
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { UnauthorizedError, UserAuthenticator } from './auth';
+import { AuthUnavailableError, UnauthorizedError, UserAuthenticator } from './auth';
+import type { AuthFailures } from './limits';
 
 /** Every error body is `{"status":"<kebab-code>", ...}` like the spec's `unknown-appid`. */
 export function sendError(res: Response, http: number, status: string, extra: Record<string, unknown> = {}): void {
@@ -9,18 +10,24 @@ export function sendError(res: Response, http: number, status: string, extra: Re
 }
 
 /** Redis is down or too slow: a quick 503 instead of a hang. */
-export function unavailable(res: Response, logger: Logger, e: unknown): void {
-  logger.warn({ err: (e as Error)?.message }, 'redis unavailable');
+export function unavailable(res: Response, logger: Logger, e: unknown, what = 'redis unavailable'): void {
+  logger.warn({ err: (e as Error)?.message }, what);
   res.setHeader('Retry-After', '1');
   sendError(res, 503, 'unavailable');
 }
 
-export function authenticateUser(authenticate: UserAuthenticator): RequestHandler {
+/**
+ * The user JWT: sets `res.locals.userId`, else 401 `unauthorized` (counted against the client address),
+ * or 503 `unavailable` while the keys cannot be fetched (the JWKS endpoint is down past its cache).
+ */
+export function authenticateUser(authenticate: UserAuthenticator, failures: AuthFailures, logger: Logger): RequestHandler {
   return (req, res, next) => {
     authenticate(req.headers.authorization).then(
       (userId) => { res.locals.userId = userId; next(); },
       (e) => {
+        if (e instanceof AuthUnavailableError) return unavailable(res, logger, e, 'user authentication unavailable');
         if (!(e instanceof UnauthorizedError)) return next(e);
+        failures.failed(req, 'user', e.message);
         res.setHeader('WWW-Authenticate', 'Bearer');
         sendError(res, 401, 'unauthorized');
       },

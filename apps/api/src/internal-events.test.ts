@@ -11,6 +11,7 @@ import { testRedisUrl, uniquePrefix } from '../../../test/support/env';
 import { freePort } from '../../../test/support/redis-server';
 import { errorHandler } from './http';
 import { internalEventsRouter } from './internal-events';
+import { createAuthFailures } from './limits';
 
 const TOKEN = 'internal-token-0123456789abcdef';
 const OTHER_TOKEN = 'second-internal-token-fedcba9876543210';
@@ -34,7 +35,9 @@ async function startApi(producer: Producer, internalTokens = [TOKEN, OTHER_TOKEN
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
   const app = express();
-  app.use(internalEventsRouter({ producer, internalTokens, logger }));
+  // The failed-auth limit is off here (limits are tested in apps/api/test/limits.test.ts): no Redis used.
+  const authFailures = createAuthFailures(new Redis({ lazyConnect: true }), 'unused', 0, logger);
+  app.use(internalEventsRouter({ producer, internalTokens, logger, authFailures }));
   app.use(errorHandler(logger));
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { PushEventInput } from '@pushfleet/events';
 import { InvalidEventsError, Producer, QueueUnavailableError } from '@pushfleet/producer';
 import { jsonBody, sendError, unavailable } from './http';
+import type { AuthFailures } from './limits';
 
 /** Events per request; the producer splits them into addBulk chunks itself. */
 export const MAX_EVENTS_PER_REQUEST = 1000;
@@ -15,6 +16,8 @@ export interface InternalEventsDeps {
   /** Shared secrets of the telephony backend (INTERNAL_API_TOKENS); empty means every call is refused. */
   internalTokens: string[];
   logger: Logger;
+  /** Counts refused callers per address (429 past AUTH_FAILURES_PER_MINUTE) and logs them sampled. */
+  authFailures: AuthFailures;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -43,12 +46,12 @@ export function internalEventsRouter(deps: InternalEventsDeps): express.Router {
       for (const d of digests) ok = timingSafeEqual(d, presented) || ok;
     }
     if (ok) return next();
-    deps.logger.warn({ ip: req.socket.remoteAddress, scheme: m ? 'bearer' : 'missing-or-other' }, 'internal events: caller refused');
+    deps.authFailures.failed(req, 'internal', m ? 'wrong internal token' : 'missing or other scheme');
     res.setHeader('WWW-Authenticate', 'Bearer');
     sendError(res, 401, 'unauthorized');
   };
 
-  router.post('/internal/events', authenticate, jsonBody(INTERNAL_EVENTS_BODY_LIMIT), async (req, res, next) => {
+  router.post('/internal/events', deps.authFailures.guard(), authenticate, jsonBody(INTERNAL_EVENTS_BODY_LIMIT), async (req, res, next) => {
     const envelope = eventsOf(req.body);
     if ('error' in envelope) {
       sendError(res, 400, 'invalid-request', { errors: [envelope.error] });

@@ -1,12 +1,11 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps } from '@pushfleet/config';
-import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps, trustProxySetting } from '@pushfleet/config';
+import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
 import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
-import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics, stopOnSignal } from '@pushfleet/observability';
-import { adminRouter } from './admin';
-import { createApiApp } from './app';
+import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics, startOpsServer, stopOnSignal } from '@pushfleet/observability';
+import { apiProbe, createApiApp } from './app';
 import { createUserAuthenticator } from './auth';
 import { apiRedisOptions } from './redis-options';
 
@@ -17,6 +16,7 @@ async function main(): Promise<void> {
   });
   const logger = createLogger('api', env.LOG_LEVEL);
   if (!env.PUSH_APPS_FILE) logger.warn('PUSH_APPS_FILE is not set: no APNs app is known, every APNs registration answers unknown-appid');
+  if (env.AUTH_ALLOW_ANY_ISSUER_AUDIENCE) logger.warn('AUTH_ALLOW_ANY_ISSUER_AUDIENCE=true: user JWTs of any issuer and audience are accepted (development only)');
   if (env.INTERNAL_API_TOKENS.length === 0) logger.warn('INTERNAL_API_TOKENS is empty: POST /internal/events answers 401 to everyone');
 
   const metrics = createMetricsRegistry('api');
@@ -38,25 +38,33 @@ async function main(): Promise<void> {
   const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics });
   const app = createApiApp({
     redis,
+    prefix: env.PUSHFLEET_PREFIX,
     registry,
-    rateLimiter: new RateLimiter(redis, registry.keys.rateLimitPrefix, env.RATE_LIMIT_PER_MINUTE),
-    authenticate: createUserAuthenticator({ secret: env.AUTH_JWT_SECRET, jwksUrl: env.AUTH_JWKS_URL, issuer: env.AUTH_JWT_ISSUER, audience: env.AUTH_JWT_AUDIENCE }),
+    authenticate: createUserAuthenticator({
+      secret: env.AUTH_JWT_SECRET, jwksUrl: env.AUTH_JWKS_URL, issuer: env.AUTH_JWT_ISSUER, audience: env.AUTH_JWT_AUDIENCE,
+      allowAnyIssuerAudience: env.AUTH_ALLOW_ANY_ISSUER_AUDIENCE, maxTokenAgeSeconds: env.AUTH_MAX_TOKEN_AGE_SECONDS,
+    }),
     producer,
     internalTokens: env.INTERNAL_API_TOKENS,
     knownApplicationIds: new Set(apps.apns.keys()),
     gcmSenderId: env.GCM_SENDER_ID,
     metrics,
     logger,
-    extraRouters: [adminRouter({ queues, adminTokens: env.ADMIN_TOKENS, logger })],
+    limits: { userPerMinute: env.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE, tokenMovesPerHour: env.TOKEN_MOVES_PER_HOUR },
+    trustProxy: trustProxySetting(env.TRUST_PROXY),
+    admin: { queues, adminTokens: env.ADMIN_TOKENS },
   });
+  // /metrics and /readyz on their own listener, off the public port.
+  const ops = await startOpsServer({ port: env.OPS_PORT, host: env.OPS_HOST, registry: metrics, probe: apiProbe(redis) });
   const server = app.listen(env.PORT, env.HOST, () => {
-    logger.info({ port: env.PORT, host: env.HOST, apnsApps: apps.apns.size }, 'api listening');
+    logger.info({ port: env.PORT, host: env.HOST, opsPort: ops.port, opsHost: env.OPS_HOST, apnsApps: apps.apns.size }, 'api listening');
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
 
   stopOnSignal(async (signal) => {
     logger.info({ signal }, 'shutting down');
+    void ops.close();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();

@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { Counter, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { APPLICATION_ID_RE } from '@pushfleet/config';
-import { TokenRegistry, RateLimiter } from '@pushfleet/registry';
+import { TokenRegistry, TokenSystem } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { authenticateUser, sendError, unavailable, jsonBody, zodErrors } from './http';
 import type { UserAuthenticator } from './auth';
+import type { AuthFailures, SlidingWindowLimiter } from './limits';
 
 const DEVICE_TOKEN_RE = /^[0-9a-fA-F]{64}$/;
 // The spec's ^.{10,250}$, without control or format characters (C0, DEL, C1, bidi overrides, zero-width):
@@ -53,7 +54,11 @@ function statusFor(body: unknown, issues: z.core.$ZodIssue[]): string {
 export interface PushRoutesDeps {
   registry: TokenRegistry;
   authenticate: UserAuthenticator;
-  rateLimiter: RateLimiter;
+  /** RATE_LIMIT_PER_MINUTE: every user route, per user. */
+  userLimiter: SlidingWindowLimiter;
+  /** TOKEN_MOVES_PER_HOUR: adding tokens another user holds, per user. */
+  moveLimiter: SlidingWindowLimiter;
+  authFailures: AuthFailures;
   knownApplicationIds: ReadonlySet<string>;
   gcmSenderId: string;
   metrics: Registry;
@@ -69,7 +74,17 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
     registers: [deps.metrics],
   });
 
-  router.get('/api/push', authenticateUser(deps.authenticate), async (req: Request, res: Response) => {
+  const moves = new Counter({
+    name: 'pushfleet_token_moves_total',
+    help: 'Tokens added by a user while another user held them (moved to the caller), by system',
+    labelNames: ['system'] as const,
+    registers: [deps.metrics],
+  });
+
+  // Every user route: failed-auth guard per address, the user JWT, then the per-user limit.
+  const user = [deps.authFailures.guard(), authenticateUser(deps.authenticate, deps.authFailures, deps.logger), limitUser(deps)];
+
+  router.get('/api/push', ...user, async (req: Request, res: Response) => {
     const userId = res.locals.userId as string;
     let entries;
     try {
@@ -89,19 +104,7 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
     });
   });
 
-  router.post('/api/push', authenticateUser(deps.authenticate), async (req, res, next) => {
-    let retryAfter: number;
-    try {
-      retryAfter = await deps.rateLimiter.hit(res.locals.userId as string);
-    } catch (e) {
-      return unavailable(res, deps.logger, e);
-    }
-    if (retryAfter > 0) {
-      res.setHeader('Retry-After', String(retryAfter));
-      return sendError(res, 429, 'rate-limited');
-    }
-    next();
-  }, jsonBody('16kb'), async (req: Request, res: Response) => {
+  router.post('/api/push', ...user, jsonBody('16kb'), async (req: Request, res: Response) => {
     const userId = res.locals.userId as string;
     const parsed = pushRequestSchema.safeParse(req.body);
     if (!parsed.success) {
@@ -115,19 +118,25 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
       registrations.inc({ system: 'apns', action: 'add', result: 'unknown-appid' });
       return sendError(res, 400, 'unknown-appid');
     }
+    const token = r.system === 'gcm' ? r.registration_id : r.device_token.toLowerCase();
     try {
-      if (r.system === 'gcm') {
-        if (r.action === 'add') {
-          const out = await deps.registry.addGcm(userId, r.registration_id);
-          if (out.movedFromOtherUser) deps.logger.info({ system: 'gcm', token: tokenRef(r.registration_id) }, 'registration id moved to another user');
-        } else {
-          await deps.registry.remove(userId, 'gcm', r.registration_id);
-        }
-      } else if (r.action === 'add') {
-        const out = await deps.registry.addApns(userId, { deviceToken: r.device_token, applicationId: r.application_id, sandbox: r.sandbox, apnsTopic: r.apns_topic });
-        if (out.movedFromOtherUser) deps.logger.info({ system: 'apns', token: tokenRef(r.device_token) }, 'device token moved to another user');
+      if (r.action === 'delete') {
+        await deps.registry.remove(userId, r.system, token);
       } else {
-        await deps.registry.remove(userId, 'apns', r.device_token);
+        const wait = await moveBudget(deps, userId, r.system, token);
+        if (wait > 0) {
+          registrations.inc({ system: r.system, action: 'add', result: 'rate-limited' });
+          deps.logger.warn({ system: r.system, token: tokenRef(token) }, 'token move refused: the user moved too many tokens this hour');
+          res.setHeader('Retry-After', String(wait));
+          return sendError(res, 429, 'rate-limited');
+        }
+        const out = r.system === 'gcm'
+          ? await deps.registry.addGcm(userId, token)
+          : await deps.registry.addApns(userId, { deviceToken: token, applicationId: r.application_id, sandbox: r.sandbox, apnsTopic: r.apns_topic });
+        if (out.movedFromOtherUser) {
+          moves.inc({ system: r.system });
+          deps.logger.info({ system: r.system, token: tokenRef(token) }, 'token moved to another user');
+        }
       }
     } catch (e) {
       registrations.inc({ system: r.system, action: r.action, result: 'unavailable' });
@@ -143,6 +152,28 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
   });
 
   return router;
+}
+
+/** RATE_LIMIT_PER_MINUTE per user, on every user route: 429 `rate-limited` with Retry-After past it. */
+function limitUser(deps: PushRoutesDeps): express.RequestHandler {
+  return (req, res, next) => {
+    deps.userLimiter.hit(res.locals.userId as string).then((wait) => {
+      if (wait === 0) return next();
+      res.setHeader('Retry-After', String(wait));
+      sendError(res, 429, 'rate-limited');
+    }, (e) => unavailable(res, deps.logger, e));
+  };
+}
+
+/**
+ * When the token is held by another user, this add moves it: counted against the caller's hourly move
+ * budget (TOKEN_MOVES_PER_HOUR). Resolves 0 when the add may go ahead, else the seconds to wait.
+ */
+async function moveBudget(deps: PushRoutesDeps, userId: string, system: TokenSystem, token: string): Promise<number> {
+  if (!deps.moveLimiter.enabled) return 0;
+  const owner = await deps.registry.ownerOf(system, token);
+  if (owner === null || owner === userId) return 0;
+  return deps.moveLimiter.hit(userId);
 }
 
 const systemLabel = (b: unknown) => { const s = (b as { system?: unknown } | undefined)?.system; return s === 'apns' || s === 'gcm' ? s : 'invalid'; };

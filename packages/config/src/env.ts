@@ -24,6 +24,8 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
 export const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 export const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
 export const nonNegativeInt = (def: number) => z.coerce.number().int().min(0).default(def);
+/** A boolean switch: `true` or `false` (anything else is a configuration error). */
+export const flag = (def: boolean) => z.enum(['true', 'false']).default(def ? 'true' : 'false').transform((v) => v === 'true');
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 export const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379');
 export const commaList = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));

@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './producer';
 export type { RejectReason } from './metrics';
+export * from './replay';
