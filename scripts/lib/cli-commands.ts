@@ -355,7 +355,7 @@ const sendSample: Command = {
   summary: 'publish a valid sample event to both queues, to test a user\'s devices end to end',
   details: `<type> is one of ${EVENT_TYPES.join(', ')}. The owner is the user's UUID as the
 telephony backend names it. --text sets the chat_message text (chat_message only). --id sets the event id
-(publishing the same id again is a no-op while the job is kept). Prints the event id and how many tokens the
+(publishing the same id again is a no-op for 24 h, the producer's default DEDUPE_TTL). Prints the event id and how many tokens the
 owner has; follow it in the workers' logs and metrics, or in the admin dashboard.`,
   options: { user: { type: 'string' }, event: { type: 'string' }, text: { type: 'string' }, id: { type: 'string' } },
   async run(ctx, values) {

@@ -11,11 +11,13 @@ import { QUEUE_NAMES } from '@pushfleet/events';
 import { Queue } from 'bullmq';
 
 // Hostile requests against the compiled API process and a real Redis: never a 5xx, nothing changed by a
-// rejected request, the process's memory bounded, nothing secret in its logs. Per endpoint: 1000 runs by
-// default, PUSHFLEET_FUZZ_RUNS=5000 (10,000 in all) in CI.
+// rejected request, the process's memory bounded, nothing secret in its logs or (admin) its answers. Per
+// endpoint (/api/push, /internal/events, /admin/*): 1000 runs by default, PUSHFLEET_FUZZ_RUNS=5000 in CI.
 const RUNS = Number(process.env.PUSHFLEET_FUZZ_RUNS ?? 1000);
 const OWNER = '9aed5e94-3803-11e3-8475-0024e8f90cc0';
 const SECRET_TEXT = 'never-log-this-chat-text';
+const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef';
+const DEVICE_TOKEN = 'b7'.repeat(32);
 let proc: FleetProcess;
 let api: { url: string };
 let redis: Redis;
@@ -25,13 +27,15 @@ let queue: Queue;
 
 beforeAll(async () => {
   const prefix = uniquePrefix('hostile');
-  proc = await startApiProcess({ redisUrl: testRedisUrl(), prefix, pushAppsFile: writePushApps(generateApnsKey()), jwtSecret: TEST_JWT_SECRET, internalToken: TEST_INTERNAL_TOKEN });
+  proc = await startApiProcess({ redisUrl: testRedisUrl(), prefix, pushAppsFile: writePushApps(generateApnsKey()), jwtSecret: TEST_JWT_SECRET, internalToken: TEST_INTERNAL_TOKEN, env: { ADMIN_TOKENS: ADMIN_TOKEN } });
   api = { url: `http://127.0.0.1:${proc.port}` };
   redis = new Redis(testRedisUrl());
   registry = new TokenRegistry(redis, { prefix });
   jwt = await userToken(OWNER);
   queue = new Queue(QUEUE_NAMES.apns, { connection: redis, prefix });
   await call(api, 'POST', '/api/push', { token: jwt, body: { system: 'gcm', action: 'add', registration_id: 'existing-registration-id' } });
+  // A dead-letter-shaped job the admin fuzz must neither change nor show the text or token of.
+  await queue.add('chat_message', { events: [{ id: 'admin-fuzz-job', enqueuedAt: Date.now(), tokens: [DEVICE_TOKEN], event: { message: 'chat_message', owner: OWNER, text: SECRET_TEXT } }] } as never, { jobId: 'admin-fuzz-job', delay: 3_600_000 });
 });
 afterAll(async () => { await queue.close(); await proc.stop(); redis.disconnect(); });
 
@@ -94,6 +98,29 @@ test(`fuzz: ${RUNS} hostile requests per endpoint — no 5xx, nothing changed by
     if (res.status !== 202) expect(await queued()).toBe(before);
   }), { numRuns: RUNS });
 
+  const adminJob = async () => JSON.stringify((await queue.getJob('admin-fuzz-job'))?.data);
+  const adminBefore = await adminJob();
+  const adminPath = fc.oneof(
+    fc.constantFrom('/admin/queues', '/admin/queues/api/queues', '/admin/queues/api/redis/stats', '/admin/nothing', '/admin/queues/static/x.js'),
+    fc.tuple(fc.constantFrom(encodeURIComponent('{apns}'), encodeURIComponent('{gcm}'), 'nope', '..%2F..'), fc.constantFrom('admin-fuzz-job', 'x', ''),
+      fc.constantFrom('retry', 'clean', 'promote', 'update-data', 'logs', 'flow', 'add', 'empty', 'obliterate', 'pause', 'retry/failed', 'retry/completed', ''))
+      .map(([q, j, a]) => `/admin/queues/api/queues/${q}/${j}${a ? `/${a}` : ''}`.replace(/\/+$/, '')),
+    fc.string({ maxLength: 60 }).map((x) => `/admin/${encodeURIComponent(x)}`),
+  );
+  const adminAuth = fc.oneof(fc.constant(`Bearer ${ADMIN_TOKEN}`), fc.constant(`Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}`), authHeader(ADMIN_TOKEN));
+  await fc.assert(fc.asyncProperty(adminPath, rawBody, query, adminAuth, fc.constantFrom('GET', 'PUT', 'POST', 'PATCH', 'DELETE'), async (p, body, q, auth, method) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (auth) headers.authorization = auth;
+    const res = await fetch(`${api.url}${p}${q}`, { method, headers, body: method === 'GET' ? undefined : body });
+    const text = await res.text();
+    tried++;
+    count(res.status);
+    expect(res.status).toBeLessThan(500);
+    expect(text).not.toContain(SECRET_TEXT);
+    expect(text).not.toContain(DEVICE_TOKEN);
+    expect(await adminJob()).toBe(adminBefore);
+  }), { numRuns: RUNS });
+
   const rssGrowthMb = (rssKb() - rssBefore) / 1024;
   expect(rssGrowthMb).toBeLessThan(100);
   reportFigure('fuzz: API process RSS growth MB', Math.round(rssGrowthMb));
@@ -106,7 +133,9 @@ test(`fuzz: ${RUNS} hostile requests per endpoint — no 5xx, nothing changed by
   expect(logs).not.toContain(TEST_INTERNAL_TOKEN);
   expect(logs).not.toContain(SECRET_TEXT);
   expect(logs).not.toContain('existing-registration-id');
-}, 240_000);
+  expect(logs).not.toContain(ADMIN_TOKEN);
+  expect(logs).not.toContain(DEVICE_TOKEN);
+}, 420_000);
 
 test('internal tokens are refused on user routes and user JWTs on internal routes', async () => {
   expect((await call(api, 'GET', '/api/push', { token: TEST_INTERNAL_TOKEN })).status).toBe(401);

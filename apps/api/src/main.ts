@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const queues = PUSH_SYSTEMS.map((system) => ({ name: system, queue: new Queue(QUEUE_NAMES[system], { connection: redis, prefix: env.PUSHFLEET_PREFIX }) }));
   for (const { queue } of queues) queue.on('error', (e) => logger.debug({ err: e.message }, 'queue connection error'));
   registerQueueMetrics(metrics, queues);
-  const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics });
+  const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics, dedupeTtlMs: env.DEDUPE_TTL });
   const app = createApiApp({
     redis,
     prefix: env.PUSHFLEET_PREFIX,

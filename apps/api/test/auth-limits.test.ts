@@ -53,6 +53,13 @@ describe('JWT strictness', () => {
     expect(await lax(`Bearer ${await userToken('dev-user', { issuer: 'anyone', audience: null })}`)).toBe('dev-user');
   });
 
+  test('DEDUPE_TTL: a duration, default 24 h', () => {
+    expect(loadApiEnv({ ...TEST_AUTH_ENV }).DEDUPE_TTL).toBe(86_400_000);
+    expect(loadApiEnv({ ...TEST_AUTH_ENV, DEDUPE_TTL: '90s' }).DEDUPE_TTL).toBe(90_000);
+    expect(loadApiEnv({ ...TEST_AUTH_ENV, DEDUPE_TTL: '3600' }).DEDUPE_TTL).toBe(3_600_000);
+    expect(() => loadApiEnv({ ...TEST_AUTH_ENV, DEDUPE_TTL: '0' })).toThrow(/DEDUPE_TTL/);
+  });
+
   test('a smaller AUTH_MAX_TOKEN_AGE_SECONDS bounds exp - iat', async () => {
     const short = createUserAuthenticator({ ...TEST_AUTH, maxTokenAgeSeconds: 600 });
     await expect(short(`Bearer ${await userToken('u', { expiresIn: '1h' })}`)).rejects.toThrow(/lifetime exceeds/);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, Env, flag, keyPrefix, logLevel, parseEnv, port, positiveInt, nonNegativeInt, redisUrl } from './env';
+import { commaList, durationMs, Env, flag, keyPrefix, logLevel, parseEnv, port, positiveInt, nonNegativeInt, redisUrl } from './env';
 
 /** Every option with its default; README "Configuration" and docs/operations.md "Security" explain them. */
 export const apiEnvSchema = z
@@ -36,6 +36,11 @@ export const apiEnvSchema = z
      * list of addresses/subnets (e.g. `10.0.0.0/8`). Set it behind a load balancer.
      */
     TRUST_PROXY: z.string().default('false'),
+    /**
+     * How long an event id given to /internal/events is deduplicated, from its first acceptance, whatever
+     * the job retention and however many events arrive since (one small key per id and queue). Default 24h.
+     */
+    DEDUPE_TTL: durationMs('24h'),
     INTERNAL_API_TOKENS: commaList.pipe(z.array(z.string().min(16, 'internal API tokens need at least 16 characters'))).default([]),
     ADMIN_TOKENS: commaList.pipe(z.array(z.string().min(16, 'admin tokens need at least 16 characters'))).default([]),
     LOG_LEVEL: logLevel,

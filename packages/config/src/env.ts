@@ -24,6 +24,16 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
 export const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 export const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
 export const nonNegativeInt = (def: number) => z.coerce.number().int().min(0).default(def);
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** A duration as `<n><unit>` (`ms`, `s`, `m`, `h`, `d`; a bare number is seconds), parsed to milliseconds. */
+export const durationMs = (def: string) => z.string().default(def).transform((v, ctx) => {
+  const m = /^([0-9]+)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m || Number(m[1]) === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a positive duration such as 90s, 30m, 24h or 7d' });
+    return z.NEVER;
+  }
+  return Number(m[1]) * UNIT_MS[m[2] ?? 's'];
+});
 /** A boolean switch: `true` or `false` (anything else is a configuration error). */
 export const flag = (def: boolean) => z.enum(['true', 'false']).default(def ? 'true' : 'false').transform((v) => v === 'true');
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');

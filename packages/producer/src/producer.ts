@@ -19,6 +19,19 @@ import { ProducerMetrics } from './metrics';
 /** Jobs per `addBulk` call (one Redis pipeline). */
 export const ADD_BULK_CHUNK = 1000;
 
+/** DEDUPE_TTL default: an event id given by the caller is remembered for 24 h after its first acceptance. */
+export const DEFAULT_DEDUPE_TTL_MS = 24 * 3600 * 1000;
+
+/**
+ * The key that remembers an event id for one queue (docs/redis-keys.md): derived from the queue name and
+ * the event id only, inside the queue's hash tag, so it shares the queue's slot in a Redis Cluster (also
+ * once queues are partitioned: a partition's markers live with that partition). `~dedupe` can be neither
+ * a job id (event ids are [A-Za-z0-9_.-]) nor one of BullMQ's own key names.
+ */
+export function dedupeKey(prefix: string, queueName: string, eventId: string): string {
+  return `${prefix}:${queueName}:~dedupe:${eventId}`;
+}
+
 export interface ProducerOptions {
   /**
    * An ioredis client (used as is, never closed by the producer; it must not use ioredis `keyPrefix`),
@@ -29,6 +42,11 @@ export interface ProducerOptions {
   prefix?: string;
   /** Laid over `DEFAULT_JOB_OPTIONS`; `jobId` is always the (first) event's id. */
   jobOptions?: Omit<JobsOptions, 'jobId'>;
+  /**
+   * How long an event id given by the caller is deduplicated (DEDUPE_TTL), counted from its first
+   * acceptance, whatever the job retention and however many events came since. Default 24 h.
+   */
+  dedupeTtlMs?: number;
   /** Registers pushfleet_events_accepted_total, pushfleet_events_rejected_total, pushfleet_enqueue_duration_seconds. */
   metrics?: Registry;
   /**
@@ -70,6 +88,8 @@ export interface BulkJob {
   name: string;
   data: PushJobData;
   opts: JobsOptions;
+  /** Set on a job whose (one) event carries a caller id: deduplicated for DEDUPE_TTL. */
+  dedupe?: true;
 }
 
 /**
@@ -97,7 +117,7 @@ export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOpt
     const { id: givenId, ...event } = r.value;
     if (givenId !== undefined) {
       ids[index] = givenId;
-      jobs.push(toJob([{ id: givenId, event, enqueuedAt }]));
+      jobs.push({ ...toJob([{ id: givenId, event, enqueuedAt }]), dedupe: true });
       continue;
     }
     const id = randomUUID();
@@ -168,9 +188,32 @@ export function createProducer(options: ProducerOptions): Producer {
     return pendingReady;
   }
 
+  const dedupeTtlMs = options.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
+
   async function addInChunks(queue: Queue<PushJobData>, jobs: BulkJob[]): Promise<void> {
     for (let i = 0; i < jobs.length; i += ADD_BULK_CHUNK) {
-      await queue.addBulk(jobs.length <= ADD_BULK_CHUNK ? jobs : jobs.slice(i, i + ADD_BULK_CHUNK));
+      const chunk = jobs.length <= ADD_BULK_CHUNK ? jobs : jobs.slice(i, i + ADD_BULK_CHUNK);
+      await (chunk.some((j) => j.dedupe) ? addDeduped(queue, chunk) : queue.addBulk(chunk));
+    }
+  }
+
+  /**
+   * Skips the jobs whose event id is remembered for this queue, adds the others, then remembers their ids
+   * (SET NX PX DEDUPE_TTL). The marker is written only after the job was added, so a failure in between
+   * never loses an event: the retry finds no marker and adds again, and BullMQ's job-id check (the job
+   * still exists) keeps that from duplicating it.
+   */
+  async function addDeduped(queue: Queue<PushJobData>, jobs: BulkJob[]): Promise<void> {
+    const keyed = jobs.filter((j) => j.dedupe);
+    const keys = keyed.map((j) => dedupeKey(prefix, queue.name, String(j.opts.jobId)));
+    const seen = await redis.mget(...keys);
+    const known = new Set(keyed.filter((_, i) => seen[i] !== null));
+    const fresh = jobs.filter((j) => !known.has(j));
+    if (fresh.length > 0) await queue.addBulk(fresh);
+    const mark = redis.pipeline();
+    keyed.forEach((j, i) => { if (!known.has(j)) mark.set(keys[i], '1', 'PX', dedupeTtlMs, 'NX'); });
+    if (mark.length > 0) {
+      for (const [err] of (await mark.exec()) ?? []) if (err) throw err;
     }
   }
 
