@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { Counter, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { APPLICATION_ID_RE } from '@pushfleet/config';
-import { TokenRegistry, TokenSystem } from '@pushfleet/registry';
+import type { PushSystem } from '@pushfleet/events';
+import { TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { authenticateUser, sendError, unavailable, jsonBody, zodErrors } from './http';
 import type { UserAuthenticator } from './auth';
@@ -169,7 +170,7 @@ function limitUser(deps: PushRoutesDeps): express.RequestHandler {
  * When the token is held by another user, this add moves it: counted against the caller's hourly move
  * budget (TOKEN_MOVES_PER_HOUR). Resolves 0 when the add may go ahead, else the seconds to wait.
  */
-async function moveBudget(deps: PushRoutesDeps, userId: string, system: TokenSystem, token: string): Promise<number> {
+async function moveBudget(deps: PushRoutesDeps, userId: string, system: PushSystem, token: string): Promise<number> {
   if (!deps.moveLimiter.enabled) return 0;
   const owner = await deps.registry.ownerOf(system, token);
   if (owner === null || owner === userId) return 0;
