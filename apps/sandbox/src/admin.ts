@@ -2,18 +2,31 @@ import http from 'node:http';
 import { z } from 'zod';
 import type { Behaviours } from './behaviours';
 import type { Credentials } from './credentials';
+import type { DeviceTokens } from './devices';
+import { Hard, hardUpdateSchema } from './hard';
 import { issueClientCertificateWithCa } from './pki';
 import { ENDPOINTS, SYSTEMS, SandboxEndpoint, SandboxSystem } from './recorder';
 import type { Recorder } from './recorder';
+import type { Refusals } from './refusals';
 import { apnsKeyInputSchema, serviceAccountInputSchema, toApnsKeyRegistration, toServiceAccountRegistration } from './registration';
 
 export interface AdminDeps {
   recorder: Recorder;
   behaviours: Behaviours;
   credentials: Credentials;
+  hard: Hard;
+  refusals: Refusals;
+  devices: DeviceTokens;
+  /** What POST /reset does (recordings, behaviours, refusals, hard settings). */
+  reset(): void;
   caCertPem: string;
   caKeyPem: string;
 }
+
+const deviceTokenSchema = z.union([
+  z.object({ system: z.literal('apns'), environment: z.enum(['production', 'development']), token: z.string().regex(/^[0-9a-fA-F]{1,200}$/).optional() }).strict(),
+  z.object({ system: z.literal('fcm'), projectId: z.string().min(1).max(200), token: z.string().regex(/^\S{1,4096}$/).optional() }).strict(),
+]);
 
 const clientCertSchema = z.object({
   topic: z.string().min(1),
@@ -100,10 +113,10 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       return json(res, 200, { status: 'ok' });
     }
     if (method === 'POST' && path === '/reset') {
-      recorder.clear();
-      behaviours.clear();
+      deps.reset();
       return json(res, 200, { status: 'ok' });
     }
+    if (routeHard(method, path, query, body, res)) return;
     if (method === 'GET' && path === '/ca.pem') {
       res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(deps.caCertPem);
       return;
@@ -115,8 +128,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       return json(res, 201, { keyId: reg.keyId });
     }
     if (method === 'POST' && path === '/gcm-api-keys') {
-      const { key } = validate(z.object({ key: z.string().min(1) }), parseJson(body), 'invalid-gcm-api-key');
-      credentials.addGcmApiKey(key);
+      const { key, projectId } = validate(z.object({ key: z.string().min(1), projectId: z.string().min(1).optional() }), parseJson(body), 'invalid-gcm-api-key');
+      credentials.addGcmApiKey(key, projectId);
       return json(res, 201, { status: 'ok' });
     }
     if (method === 'GET' && path === '/fcm-service-accounts') return json(res, 200, credentials.listFcmServiceAccounts());
@@ -130,6 +143,31 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       return json(res, 201, issueClientCertificateWithCa(deps.caCertPem, deps.caKeyPem, opts));
     }
     throw new HttpError(404, 'not-found', `no route ${method} ${path}`);
+  }
+
+  /** The hard behaviours: settings, what they refused, device tokens per environment / project. */
+  function routeHard(method: string, path: string, query: URLSearchParams, body: string, res: http.ServerResponse): boolean {
+    if (method === 'GET' && path === '/hard') return json(res, 200, deps.hard.settings), true;
+    if ((method === 'POST' || method === 'PATCH') && path === '/hard') {
+      const update = validate(hardUpdateSchema, parseJson(body), 'invalid-hard-settings');
+      return json(res, 200, deps.hard.set(update)), true;
+    }
+    if (method === 'GET' && path === '/refusals') {
+      const limit = Number(query.get('limit') ?? 50);
+      if (!Number.isInteger(limit) || limit < 0) throw new HttpError(400, 'invalid-query', 'limit must be a non-negative integer');
+      return json(res, 200, deps.refusals.report(limit)), true;
+    }
+    if (method === 'DELETE' && path === '/refusals') {
+      deps.refusals.clear();
+      return json(res, 200, { status: 'ok' }), true;
+    }
+    if (method === 'GET' && path === '/device-tokens') return json(res, 200, deps.devices.counts()), true;
+    if (method === 'POST' && path === '/device-tokens') {
+      const input = validate(deviceTokenSchema, parseJson(body), 'invalid-device-token');
+      const token = input.system === 'apns' ? deps.devices.issueApnsToken(input.environment, input.token) : deps.devices.issueFcmToken(input.projectId, input.token);
+      return json(res, 201, { token }), true;
+    }
+    return false;
   }
 
   return http.createServer((req, res) => {

@@ -2,15 +2,17 @@ import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { ApnsLimitDeps, chooseInitialStreams, environmentRefusal, initialStreams, onApnsSession, onApnsStream, providerTokenRefusal, raiseStreamLimit } from './apns-limits';
 import type { Behaviour, Behaviours } from './behaviours';
 import type { Credentials } from './credentials';
+import { goaway, markAnswered, trackStream, unanswerable } from './goaway';
 import { ClientCertificateInfo, clientCertificateInfo } from './pki';
 import { APNS_REASON_STATUS, APNS_STATUS_REASON } from './reasons';
 import type { Recorder, RecordedRequest } from './recorder';
 
 export type ApnsEndpoint = 'production' | 'development';
 
-export interface ApnsServerDeps {
+export interface ApnsServerDeps extends ApnsLimitDeps {
   credentials: Credentials;
   recorder: Recorder;
   behaviours: Behaviours;
@@ -81,6 +83,12 @@ function header(headers: http2.IncomingHttpHeaders, name: string): string | unde
 export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, tls: { key: string; cert: string; ca: string }): http2.Http2SecureServer {
   const { credentials, recorder, behaviours, logger } = deps;
   const development = endpoint === 'development';
+  /** Streams whose request carried a valid provider token: answering one raises the connection's stream limit. */
+  const validToken = new WeakSet<http2.ServerHttp2Stream>();
+  const answered = (stream: http2.ServerHttp2Stream): void => {
+    markAnswered(stream);
+    if (validToken.has(stream)) raiseStreamLimit(stream.session, deps);
+  };
 
   const server = http2.createSecureServer({
     key: tls.key,
@@ -91,12 +99,14 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     ALPNProtocols: ['h2'],
     maxSessionMemory: 256,
     peerMaxConcurrentStreams: 1000,
-    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, enablePush: false },
+    settings: { maxConcurrentStreams: initialStreams(deps.hard), initialWindowSize: 1024 * 1024, enablePush: false },
   });
 
+  chooseInitialStreams(server, deps.hard);
   server.on('session', (session: Session) => {
     session.on('error', noop);
     session.on('frameError', noop);
+    onApnsSession(session, deps, endpoint);
     try {
       session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
@@ -130,6 +140,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     if (extra) Object.assign(h, extra);
     stream.respond(h);
     stream.end(out);
+    answered(stream);
   }
 
   function succeed(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, token: string, body: string, time: number,
@@ -142,6 +153,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     const h: http2.OutgoingHttpHeaders = development ? { ':status': 200, 'apns-id': id, 'apns-unique-id': randomUUID() } : { ':status': 200, 'apns-id': id };
     if (extra) Object.assign(h, extra);
     stream.respond(h, { endStream: true });
+    answered(stream);
   }
 
   function applyRule(rule: Behaviour, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, token: string, body: string, time: number, apnsId: string | undefined): void {
@@ -191,10 +203,12 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
     if (authorization === null) return reject(stream, headers, token, body, time, 400, 'DuplicateHeaders', apnsId);
     if (authorization !== undefined) {
       const auth = credentials.verifyApnsAuthorization(authorization);
-      if (typeof auth === 'string') return reject(stream, headers, token, body, time, 403, auth, apnsId);
+      const refused = providerTokenRefusal(auth, deps, endpoint);
+      if (refused !== undefined || typeof auth === 'string') return reject(stream, headers, token, body, time, APNS_REASON_STATUS[refused ?? ''] ?? 403, refused ?? 'InvalidProviderToken', apnsId);
       if (state.keyId === undefined) state.keyId = auth.keyId;
       else if (state.keyId !== auth.keyId) return reject(stream, headers, token, body, time, 403, 'UnrelatedKeyIdInToken', apnsId);
       keyTopics = auth.topics;
+      validToken.add(stream);
     } else if (state.cert !== undefined) {
       cert = state.cert;
       if (development ? !cert.development : !cert.production) return reject(stream, headers, token, body, time, 403, 'BadCertificateEnvironment', apnsId);
@@ -231,7 +245,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
 
     // Device token and payload.
     if (token.length === 0) return reject(stream, headers, token, body, time, 400, 'MissingDeviceToken', apnsId);
-    if (!HEX_RE.test(token)) return reject(stream, headers, token, body, time, 400, 'BadDeviceToken', apnsId);
+    if (!HEX_RE.test(token) || environmentRefusal(token, deps, endpoint) !== undefined) return reject(stream, headers, token, body, time, 400, 'BadDeviceToken', apnsId);
     if (length === 0) return reject(stream, headers, token, body, time, 400, 'PayloadEmpty', apnsId);
     if (length > (pushType === 'voip' ? 5120 : 4096)) return reject(stream, headers, token, body, time, 413, 'PayloadTooLarge', apnsId);
 
@@ -246,6 +260,7 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
 
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     trackStream(stream);
+    onApnsStream(stream, deps, endpoint);
     stream.on('error', noop);
     let first: Buffer | undefined;
     let more: Buffer[] | undefined;
@@ -264,37 +279,4 @@ export function createApnsServer(deps: ApnsServerDeps, endpoint: ApnsEndpoint, t
   });
 
   return server;
-}
-
-const goneAway = new WeakMap<http2.Http2Session, string>();
-// A destroyed stream forgets its session; remember it so a GOAWAY can still be told.
-const sessionOfStream = new WeakMap<http2.Http2Stream, http2.Http2Session>();
-
-/** Call for every incoming HTTP/2 stream, so `unanswerable` works after the stream is gone. */
-export function trackStream(stream: http2.Http2Stream): void {
-  if (stream.session) sessionOfStream.set(stream, stream.session);
-}
-
-/**
- * Set (with the GOAWAY's reason) when the stream's connection was sent GOAWAY. Its last-stream-id 0 tells
- * the client that no open stream was processed, so the client retries them: such a stream gets no answer
- * and is recorded as unanswered (status 0). A stream the client cancelled or lost is different: a real
- * provider may well have processed it, so it is recorded with the status decided (a duplicate then shows).
- */
-export function unanswerable(stream: http2.Http2Stream | undefined): { reason?: string } | undefined {
-  const session = stream === undefined ? undefined : stream.session ?? sessionOfStream.get(stream);
-  const reason = session === undefined ? undefined : goneAway.get(session);
-  return reason === undefined ? undefined : { reason };
-}
-
-/**
- * Sends GOAWAY with `{"reason":...}` as debug data (as APNs does), then drops the connection: streams
- * still in flight end without an answer.
- */
-export function goaway(session: http2.Http2Session, code: number, reason: string): void {
-  if (session.closed || session.destroyed) return;
-  goneAway.set(session, reason);
-  session.goaway(code, 0, Buffer.from(JSON.stringify({ reason })));
-  const t = setTimeout(() => { if (!session.destroyed) session.destroy(); }, 50);
-  t.unref();
 }

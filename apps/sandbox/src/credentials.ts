@@ -75,6 +75,8 @@ export class Credentials {
   readonly acceptAnyGcmApiKey: boolean;
   readonly acceptAnyServiceAccount: boolean;
   readonly clockSkewSeconds: number;
+  /** `iat` age past which a provider token answers ExpiredProviderToken (seconds; 0 = never). */
+  providerTokenMaxAgeSeconds = 3600;
   /** Lifetime of access tokens granted from now on (seconds). */
   accessTokenTtlSeconds: number;
   /** Audiences accepted in OAuth grant assertions (the token endpoint's URLs). */
@@ -83,7 +85,8 @@ export class Credentials {
   tokenUri = 'https://oauth2.googleapis.com/token';
 
   private readonly apnsKeys = new Map<string, ApnsKey>();
-  private readonly gcmKeys = new Set<string>();
+  /** Legacy server key -> its project (undefined: not known). */
+  private readonly gcmKeys = new Map<string, string | undefined>();
   private readonly serviceAccounts = new Map<string, ServiceAccount>();
   private jwtCache = new Map<string, ApnsTokenAuth>();
   private accessTokens = new Map<string, AccessTokenGrant>();
@@ -114,9 +117,16 @@ export class Credentials {
     return [...this.apnsKeys.values()].map((k) => ({ ...k.reg }));
   }
 
-  addGcmApiKey(key: string): void {
+  /** A legacy server key; with `projectId`, tokens of other projects answer MismatchSenderId. */
+  addGcmApiKey(key: string, projectId?: string): void {
     if (!key) throw new Error('empty GCM server key');
-    this.gcmKeys.add(key);
+    this.gcmKeys.set(key, projectId);
+  }
+
+  /** The project of the server key in an `Authorization: key=...` header, when known. */
+  gcmKeyProject(header: string | undefined): string | undefined {
+    const m = header ? /^key=(.+)$/i.exec(header.trim()) : null;
+    return m ? this.gcmKeys.get(m[1]) : undefined;
   }
 
   removeGcmApiKey(key: string): boolean {
@@ -142,7 +152,7 @@ export class Credentials {
    */
   verifyApnsAuthorization(header: string, nowMs = Date.now()): ApnsTokenAuth | string {
     const hit = this.jwtCache.get(header);
-    if (hit !== undefined) return nowMs / 1000 - hit.iat > 3600 ? 'ExpiredProviderToken' : hit;
+    if (hit !== undefined) return this.expired(hit.iat, nowMs / 1000) ? 'ExpiredProviderToken' : hit;
     if (header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return 'InvalidProviderToken';
     const auth = this.checkApnsJwt(header.slice(7), nowMs);
     if (typeof auth !== 'string') {
@@ -155,6 +165,10 @@ export class Credentials {
   /** Same as {@link verifyApnsAuthorization} for a bare JWT. */
   verifyApnsJwt(jwt: string, nowMs = Date.now()): ApnsTokenAuth | string {
     return this.verifyApnsAuthorization(`bearer ${jwt}`, nowMs);
+  }
+
+  private expired(iat: number, nowSeconds: number): boolean {
+    return this.providerTokenMaxAgeSeconds > 0 && nowSeconds - iat > this.providerTokenMaxAgeSeconds;
   }
 
   private checkApnsJwt(jwt: string, nowMs: number): ApnsTokenAuth | string {
@@ -178,7 +192,7 @@ export class Credentials {
     }
     const iat = claims.iat;
     if (iat > now + this.clockSkewSeconds) return 'InvalidProviderToken';
-    if (now - iat > 3600) return 'ExpiredProviderToken';
+    if (this.expired(iat, now)) return 'ExpiredProviderToken';
     return { keyId, teamId: claims.iss, iat, topics: reg?.reg.topics };
   }
 
@@ -237,11 +251,12 @@ export class Credentials {
    * Checks an FCM v1 `Authorization: Bearer` header for `projectId`: undefined when it is fine, else the
    * error to answer ('UNAUTHENTICATED' -> 401, 'PERMISSION_DENIED' -> 403, with a message).
    */
-  checkAccessToken(header: string | undefined, projectId: string, nowMs = Date.now()): { code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED'; message?: string } | undefined {
+  checkAccessToken(header: string | undefined, projectId: string, nowMs = Date.now()): { code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED'; message?: string; expired?: true } | undefined {
     const m = header ? /^bearer\s+(.+)$/i.exec(header.trim()) : null;
     if (!m) return { code: 'UNAUTHENTICATED' };
     const grant = this.accessTokens.get(m[1]);
-    if (!grant || grant.expiresAt <= nowMs) return { code: 'UNAUTHENTICATED' };
+    if (!grant) return { code: 'UNAUTHENTICATED' };
+    if (grant.expiresAt <= nowMs) return { code: 'UNAUTHENTICATED', expired: true };
     if (!grant.scopes.some((s) => FCM_SCOPES.includes(s))) return { code: 'PERMISSION_DENIED', message: 'Request had insufficient authentication scopes.' };
     if (grant.projectId !== undefined && grant.projectId !== projectId) {
       return { code: 'PERMISSION_DENIED', message: `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${projectId}' (or it may not exist).` };

@@ -3,15 +3,16 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { goaway, trackStream, unanswerable } from './apns';
+import { goaway, markAnswered, trackStream, unanswerable } from './goaway';
 import { Behaviour, Behaviours, isRequestLevel } from './behaviours';
 import type { Credentials } from './credentials';
+import { GoogleLimitDeps, grantRefusal, legacyResultRefusal, noteAuthError, v1Refusal } from './google-limits';
 import {
   FCM_ERROR_CODES, FCM_STATUS_CODE, badRequestDetail, fcmErrorDetail, googleHtmlError, googleRpcError, rpcStatusFor, statusText,
 } from './reasons';
 import type { Recorder, RecordedRequest } from './recorder';
 
-export interface GoogleServerDeps {
+export interface GoogleServerDeps extends GoogleLimitDeps {
   credentials: Credentials;
   recorder: Recorder;
   behaviours: Behaviours;
@@ -108,6 +109,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
     if (extra) Object.assign(h, extra);
     res.writeHead(status, h);
     res.end(body);
+    if ((req as http2.Http2ServerRequest).httpVersionMajor === 2) markAnswered((req as http2.Http2ServerRequest).stream);
   }
 
   function later(ms: number | undefined, fn: () => void): void {
@@ -218,6 +220,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       });
     }
 
+    const keyProject = credentials.gcmKeyProject(headerString(headers, 'authorization'));
     const results: string[] = [];
     const reasons: (string | undefined)[] = [];
     const messageIds: (string | undefined)[] = [];
@@ -230,7 +233,8 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       if (token === '') error = 'MissingRegistration';
       else if (!TOKEN_RE.test(token)) error = 'InvalidRegistration';
       else if (tooBig) error = 'MessageTooBig';
-      else if (behaviours.size !== 0) {
+      else error = legacyResultRefusal(deps, keyProject, token);
+      if (error === undefined && behaviours.size !== 0) {
         const rule = behaviours.match('gcm', 'legacy', token, (x) => !isRequestLevel(x));
         if (rule !== undefined) {
           error = rule.reason;
@@ -295,6 +299,7 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
 
     const authError = credentials.checkAccessToken(headerString(headers, 'authorization'), projectId);
     if (authError) {
+      noteAuthError(deps, authError);
       const shape = FCM_ERROR_CODES[authError.code];
       return rpc(shape.status, shape.rpcStatus, authError.message ?? shape.message, [], authError.code);
     }
@@ -350,6 +355,11 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
       rec(200, undefined, name);
       send(req, res, 200, JSON_TYPE, JSON.stringify({ name }), extra);
     };
+    const refused = v1Refusal(deps, projectId, typeof message.token === 'string' ? message.token : undefined);
+    if (refused !== undefined) {
+      const shape = FCM_ERROR_CODES[refused.code];
+      return rpc(shape.status, shape.rpcStatus, refused.message ?? shape.message, [fcmErrorDetail(refused.code)], refused.code, refused.headers);
+    }
     const rule = behaviours.size === 0 ? undefined : behaviours.match('fcm', 'v1', token);
     if (rule === undefined) return success();
     const r = rule;
@@ -376,6 +386,8 @@ export function createGoogleServer(deps: GoogleServerDeps, tls: { key: string; c
   // --- OAuth2 token endpoint -----------------------------------------------------------------------
 
   function token(req: Req, res: Res, body: string): void {
+    const limited = grantRefusal(deps, body);
+    if (limited !== undefined) return send(req, res, limited.status, JSON_TYPE, limited.body, { ...limited.headers, 'cache-control': 'no-store' });
     const answer = credentials.grantAccessToken(body);
     if (answer.status === 200 && answer.clientEmail !== undefined) recorder.recordGrant(answer.clientEmail);
     send(req, res, answer.status, JSON_TYPE, answer.body, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' });

@@ -11,3 +11,8 @@ export type { ClientCertificateOptions, GeneratedServiceAccount, ApnsEnvironment
 export { APNS_REASON_STATUS, FCM_ERROR_CODES, GCM_RESULT_ERRORS } from './reasons';
 export { signApnsProviderToken, h2Request } from './client';
 export type { H2Response } from './client';
+export { Hard, DEFAULT_HARD_SETTINGS, STRICT_RULES, hardSettingsSchema, hardUpdateSchema } from './hard';
+export type { HardSettings, HardUpdate } from './hard';
+export { Refusals } from './refusals';
+export type { Refusal, RefusalReport, RefusalRule } from './refusals';
+export { DeviceTokens } from './devices';

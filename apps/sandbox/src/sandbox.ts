@@ -8,9 +8,12 @@ import { createAdminServer } from './admin';
 import { createApnsServer } from './apns';
 import { BehaviourRule, Behaviours } from './behaviours';
 import { ApnsKeyRegistration, Credentials, FcmServiceAccountRegistration } from './credentials';
+import { DeviceTokens } from './devices';
 import { createGoogleServer } from './google';
+import { Hard, HardUpdate, RateWindows, TeamTokens } from './hard';
 import { ClientCertificateOptions, issueClientCertificateWithCa, loadOrCreatePki } from './pki';
 import { Recorder } from './recorder';
+import { Refusals } from './refusals';
 
 export interface SandboxOptions {
   /** Interface the APNs and Google servers listen on (default 127.0.0.1). The admin API always uses 127.0.0.1. */
@@ -26,16 +29,20 @@ export interface SandboxOptions {
   serverNames?: string[];
   /** APNs signing keys whose provider tokens are accepted. */
   apnsKeys?: ApnsKeyRegistration[];
-  /** Legacy server keys accepted in `Authorization: key=...`. */
-  gcmApiKeys?: string[];
+  /** Legacy server keys accepted in `Authorization: key=...`; with a projectId, other projects' tokens answer MismatchSenderId. */
+  gcmApiKeys?: (string | { key: string; projectId: string })[];
   /** Service accounts whose OAuth2 grants the token endpoint accepts. */
   fcmServiceAccounts?: FcmServiceAccountRegistration[];
   /** Accept any well-formed provider token / server key / grant assertion, known or not (standalone dev use). */
   acceptAnyApnsKey?: boolean;
   acceptAnyGcmApiKey?: boolean;
   acceptAnyServiceAccount?: boolean;
-  /** Lifetime of granted OAuth2 access tokens in seconds (default 3600). */
+  /** Lifetime of granted OAuth2 access tokens in seconds (default 3600; same as `hard.fcmAccessTokenTtlSeconds`). */
   fcmAccessTokenTtlSeconds?: number;
+  /** How hard the sandbox is (see README "Hard behaviours"): any subset of the settings; `hard.strict` switches every strict rule. */
+  hard?: HardUpdate;
+  /** Turn on every rule the fleet cannot survive yet (`apnsStreamsUntilToken`, `apnsTeamTokenUpdates`). Default false. */
+  strict?: boolean;
   /** Keep recorded requests in memory (default true). Counts are kept either way. */
   record?: boolean;
   /** How many recorded requests to keep (default 100000; the oldest are dropped). */
@@ -65,7 +72,13 @@ export interface Sandbox {
   recorder: Recorder;
   behaviours: Behaviours;
   credentials: Credentials;
-  /** Forgets recorded requests, counts and behaviours (credentials stay). */
+  /** The hard behaviours' live settings (`hard.set({...})` per test). */
+  hard: Hard;
+  /** What the hard behaviours refused, and why. */
+  refusals: Refusals;
+  /** Device tokens issued per APNs environment and FCM project. */
+  devices: DeviceTokens;
+  /** Forgets recorded requests, counts, behaviours and refusals, and restores the starting hard settings (credentials and device tokens stay). */
   reset(): void;
   close(): Promise<void>;
 }
@@ -125,15 +138,41 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     accessTokenTtlSeconds: opts.fcmAccessTokenTtlSeconds,
   });
   for (const k of opts.apnsKeys ?? []) credentials.addApnsKey(k);
-  for (const k of opts.gcmApiKeys ?? []) credentials.addGcmApiKey(k);
+  for (const k of opts.gcmApiKeys ?? []) {
+    if (typeof k === 'string') credentials.addGcmApiKey(k);
+    else credentials.addGcmApiKey(k.key, k.projectId);
+  }
+  const hard = new Hard({
+    ...(opts.fcmAccessTokenTtlSeconds !== undefined ? { fcmAccessTokenTtlSeconds: opts.fcmAccessTokenTtlSeconds } : {}),
+    ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
+    ...opts.hard,
+  });
+  const applyHard = (): void => {
+    credentials.providerTokenMaxAgeSeconds = hard.settings.apnsProviderTokenMaxAgeSeconds;
+    credentials.accessTokenTtlSeconds = hard.settings.fcmAccessTokenTtlSeconds;
+  };
+  applyHard();
+  hard.on('change', applyHard);
+  const refusals = new Refusals();
+  const devices = new DeviceTokens();
+  const teamTokens = new TeamTokens();
+  const rates = new RateWindows();
+  const forget = (): void => {
+    recorder.clear();
+    behaviours.clear();
+    refusals.clear();
+    teamTokens.clear();
+    rates.clear();
+    hard.restore();
+  };
   for (const s of opts.fcmServiceAccounts ?? []) credentials.addFcmServiceAccount(s);
 
-  const deps = { credentials, recorder, behaviours, logger };
+  const deps = { credentials, recorder, behaviours, logger, hard, refusals, devices, teamTokens, rates };
   const tls = { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caCertPem };
   const production = createApnsServer(deps, 'production', tls);
   const development = createApnsServer(deps, 'development', tls);
   const google = createGoogleServer(deps, tls);
-  const admin = createAdminServer({ recorder, behaviours, credentials, caCertPem: pki.caCertPem, caKeyPem: pki.caKeyPem });
+  const admin = createAdminServer({ recorder, behaviours, credentials, hard, refusals, devices, reset: forget, caCertPem: pki.caCertPem, caKeyPem: pki.caKeyPem });
   const servers: net.Server[] = [production, development, google.server, admin];
   const sockets = servers.map(track);
 
@@ -187,10 +226,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     recorder,
     behaviours,
     credentials,
-    reset() {
-      recorder.clear();
-      behaviours.clear();
-    },
+    hard,
+    refusals,
+    devices,
+    reset: forget,
     close() {
       closed ??= closeAll();
       return closed;
