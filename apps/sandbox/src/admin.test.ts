@@ -175,4 +175,11 @@ describe('data dir, accept-any mode and env config', () => {
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toMatch(/SANDBOX_GOOGLE_PORT[\s\S]*SANDBOX_BEHAVIOURS_FILE/);
   });
+
+  it('reads the hard settings: SANDBOX_STRICT and a SANDBOX_HARD JSON object', () => {
+    expect(loadConfig({}).options).toMatchObject({ strict: false, hard: {} });
+    const cfg = loadConfig({ SANDBOX_STRICT: '1', SANDBOX_HARD: '{"apnsIdleTimeoutMs":5000,"fcmDeviceQuotaPerMinute":0}' });
+    expect(cfg.options).toMatchObject({ strict: true, hard: { apnsIdleTimeoutMs: 5000, fcmDeviceQuotaPerMinute: 0 } });
+    expect(() => loadConfig({ SANDBOX_HARD: '{"apnsIdleTimeoutMs":"soon"}' })).toThrow(/SANDBOX_HARD/);
+  });
 });

@@ -38,8 +38,8 @@ const refusals = () => admin<RefusalReport>('GET', '/refusals');
 function nextEvent<T>(emitter: NodeJS.EventEmitter, event: string, pick: (...args: never[]) => T | undefined, ms = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    const on = (...args: never[]) => {
-      const v = pick(...args);
+    const on = (...args: unknown[]) => {
+      const v = pick(...(args as never[]));
       if (v === undefined) return;
       clearTimeout(timer);
       emitter.off(event, on);
@@ -151,8 +151,11 @@ describe('provider tokens', () => {
     expect([res.status, res.body]).toEqual([429, '{"reason":"TooManyProviderTokenUpdates"}']);
     // The team's current token keeps working on any connection.
     expect((await h2Request(b, headers(deviceToken('t'), signApnsProviderToken(key, now - 10)), BODY)).status).toBe(200);
-    sandbox.hard.set({ apnsTokenUpdateIntervalSeconds: 0 });
+    // Replacing the team's token once it has expired is always allowed.
+    sandbox.hard.set({ apnsProviderTokenMaxAgeSeconds: 5 });
     expect((await h2Request(b, headers(deviceToken('t'), signApnsProviderToken(key, now)), BODY)).status).toBe(200);
+    sandbox.hard.set({ apnsProviderTokenMaxAgeSeconds: 3600, apnsTokenUpdateIntervalSeconds: 0 });
+    expect((await h2Request(a, headers(deviceToken('t'), signApnsProviderToken(key, now + 1)), BODY)).status).toBe(200);
     const report = await refusals();
     expect(report.byRule['provider-token-updates']).toEqual({ TooManyProviderTokenUpdates: 1 });
     expect(report.recent[0]).toMatchObject({ status: 429, endpoint: 'production', subject: 'HARDTEAM' });

@@ -87,7 +87,7 @@ export function providerTokenRefusal(auth: ApnsTokenAuth | string, deps: ApnsLim
     return auth;
   }
   const s = deps.hard.settings;
-  if (s.apnsTeamTokenUpdates && !deps.teamTokens.accept(auth.teamId, auth.iat, s.apnsTokenUpdateIntervalSeconds * 1000)) {
+  if (s.apnsTeamTokenUpdates && !deps.teamTokens.accept(auth.teamId, auth.iat, s.apnsTokenUpdateIntervalSeconds * 1000, s.apnsProviderTokenMaxAgeSeconds * 1000)) {
     deps.refusals.add({ rule: 'provider-token-updates', system: 'apns', endpoint, status: 429, reason: 'TooManyProviderTokenUpdates', subject: auth.teamId });
     return 'TooManyProviderTokenUpdates';
   }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { behaviourRuleSchema } from './behaviours';
+import { hardUpdateSchema } from './hard';
 import { apnsKeyInputSchema, serviceAccountInputSchema, toApnsKeyRegistration, toServiceAccountRegistration } from './registration';
 import type { SandboxOptions } from './sandbox';
 
@@ -24,6 +25,16 @@ const envSchema = z.object({
   SANDBOX_BEHAVIOURS_FILE: z.string().min(1).optional(),
   SANDBOX_ACCEPT_ANY_KEY: flag(false),
   SANDBOX_FCM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  SANDBOX_STRICT: flag(false),
+  SANDBOX_HARD: z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return {};
+    try {
+      return hardUpdateSchema.parse(JSON.parse(v));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a JSON object of hard settings: ${err instanceof Error ? err.message : String(err)}` });
+      return z.NEVER;
+    }
+  }),
   SANDBOX_RECORD: flag(true),
   SANDBOX_RECORD_LIMIT: z.coerce.number().int().min(0).default(100_000),
   SANDBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -94,6 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SandboxConfig 
       acceptAnyGcmApiKey: e.SANDBOX_ACCEPT_ANY_KEY,
       acceptAnyServiceAccount: e.SANDBOX_ACCEPT_ANY_KEY,
       fcmAccessTokenTtlSeconds: e.SANDBOX_FCM_TOKEN_TTL_SECONDS,
+      strict: e.SANDBOX_STRICT,
+      hard: e.SANDBOX_HARD,
       record: e.SANDBOX_RECORD,
       recordLimit: e.SANDBOX_RECORD_LIMIT,
       behaviours,

@@ -63,7 +63,7 @@ beforeAll(async () => {
   const g = await grant(account);
   expect(g.status).toBe(200);
   accessToken = g.body.access_token as string;
-});
+}, 90_000); // two RSA key pairs: slow when the box is busy
 afterEach(() => sandbox.behaviours.clear());
 afterAll(async () => {
   session.close();

@@ -25,10 +25,13 @@ export function v1Refusal(deps: GoogleLimitDeps, projectId: string, token: strin
     const owner = deps.devices.fcmProject(token);
     if (owner !== undefined && owner !== projectId) return refuse('sender-id', 'SENDER_ID_MISMATCH', 403);
   }
-  const project = deps.rates.take(`project:${projectId}`, s.fcmProjectQuotaPerMinute);
+  const project = deps.rates.over(`project:${projectId}`, s.fcmProjectQuotaPerMinute);
   if (project !== undefined) return refuse('project-quota', 'QUOTA_EXCEEDED', 429, project);
-  const device = token === undefined ? undefined : deps.rates.take(`device:${token}`, s.fcmDeviceQuotaPerMinute);
+  const device = token === undefined ? undefined : deps.rates.over(`device:${token}`, s.fcmDeviceQuotaPerMinute);
   if (device !== undefined) return { ...refuse('device-quota', 'QUOTA_EXCEEDED', 429, device), message: QUOTA_DEVICE_MESSAGE };
+  // Only messages that go through count against the quotas.
+  if (s.fcmProjectQuotaPerMinute > 0) deps.rates.add(`project:${projectId}`);
+  if (token !== undefined && s.fcmDeviceQuotaPerMinute > 0) deps.rates.add(`device:${token}`);
   return undefined;
 }
 

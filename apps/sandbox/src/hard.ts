@@ -94,27 +94,43 @@ export class Hard extends EventEmitter {
   }
 }
 
-/** Fixed one-minute windows per key: `take` answers undefined (allowed) or the seconds until the window ends. */
+/** Fixed one-minute windows per key: `over` answers undefined (allowed) or the seconds until the window ends. */
 export class RateWindows {
   private windows = new Map<string, { start: number; count: number }>();
 
   constructor(private readonly windowMs = 60_000, private readonly maxKeys = 200_000) {}
 
-  take(key: string, limit: number, now = Date.now()): number | undefined {
+  /** Whether one more would go over `limit` (0 = no limit), without counting it. */
+  over(key: string, limit: number, now = Date.now()): number | undefined {
     if (limit <= 0) return undefined;
+    const w = this.window(key, now);
+    return w.count >= limit ? Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) : undefined;
+  }
+
+  /** Counts one. */
+  add(key: string, now = Date.now()): void {
+    this.window(key, now).count++;
+  }
+
+  /** `over`, then `add` when allowed. */
+  take(key: string, limit: number, now = Date.now()): number | undefined {
+    const over = this.over(key, limit, now);
+    if (over === undefined && limit > 0) this.add(key, now);
+    return over;
+  }
+
+  clear(): void {
+    this.windows.clear();
+  }
+
+  private window(key: string, now: number): { start: number; count: number } {
     let w = this.windows.get(key);
     if (w === undefined || now - w.start >= this.windowMs) {
       if (w === undefined && this.windows.size >= this.maxKeys) this.prune(now);
       w = { start: now, count: 0 };
       this.windows.set(key, w);
     }
-    if (w.count >= limit) return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
-    w.count++;
-    return undefined;
-  }
-
-  clear(): void {
-    this.windows.clear();
+    return w;
   }
 
   private prune(now: number): void {
@@ -127,11 +143,15 @@ export class RateWindows {
 export class TeamTokens {
   private teams = new Map<string, { iat: number; since: number }>();
 
-  /** False when `iat` replaces the team's token sooner than `minIntervalMs` after the last change. */
-  accept(teamId: string, iat: number, minIntervalMs: number, now = Date.now()): boolean {
+  /**
+   * False when `iat` replaces the team's token sooner than `minIntervalMs` after the last change, unless
+   * the current token is already past `maxAgeMs` (0 = no limit): replacing an expired token is always allowed.
+   */
+  accept(teamId: string, iat: number, minIntervalMs: number, maxAgeMs = 0, now = Date.now()): boolean {
     const t = this.teams.get(teamId);
     if (t !== undefined && t.iat === iat) return true;
-    if (t !== undefined && now - t.since < minIntervalMs) return false;
+    const expired = t !== undefined && maxAgeMs > 0 && now - t.iat * 1000 > maxAgeMs;
+    if (t !== undefined && !expired && now - t.since < minIntervalMs) return false;
     this.teams.set(teamId, { iat, since: now });
     return true;
   }
