@@ -147,25 +147,29 @@ export function createAdminServer(deps: AdminDeps): http.Server {
 
   /** The hard behaviours: settings, what they refused, device tokens per environment / project. */
   function routeHard(method: string, path: string, query: URLSearchParams, body: string, res: http.ServerResponse): boolean {
-    if (method === 'GET' && path === '/hard') return json(res, 200, deps.hard.settings), true;
+    const answer = (status: number, value: unknown): true => {
+      json(res, status, value);
+      return true;
+    };
+    if (method === 'GET' && path === '/hard') return answer(200, deps.hard.settings);
     if ((method === 'POST' || method === 'PATCH') && path === '/hard') {
       const update = validate(hardUpdateSchema, parseJson(body), 'invalid-hard-settings');
-      return json(res, 200, deps.hard.set(update)), true;
+      return answer(200, deps.hard.set(update));
     }
     if (method === 'GET' && path === '/refusals') {
       const limit = Number(query.get('limit') ?? 50);
       if (!Number.isInteger(limit) || limit < 0) throw new HttpError(400, 'invalid-query', 'limit must be a non-negative integer');
-      return json(res, 200, deps.refusals.report(limit)), true;
+      return answer(200, deps.refusals.report(limit));
     }
     if (method === 'DELETE' && path === '/refusals') {
       deps.refusals.clear();
-      return json(res, 200, { status: 'ok' }), true;
+      return answer(200, { status: 'ok' });
     }
-    if (method === 'GET' && path === '/device-tokens') return json(res, 200, deps.devices.counts()), true;
+    if (method === 'GET' && path === '/device-tokens') return answer(200, deps.devices.counts());
     if (method === 'POST' && path === '/device-tokens') {
       const input = validate(deviceTokenSchema, parseJson(body), 'invalid-device-token');
       const token = input.system === 'apns' ? deps.devices.issueApnsToken(input.environment, input.token) : deps.devices.issueFcmToken(input.projectId, input.token);
-      return json(res, 201, { token }), true;
+      return answer(201, { token });
     }
     return false;
   }

@@ -118,6 +118,34 @@ function urlHost(host: string): string {
   return net.isIPv6(host) ? `[${host}]` : host;
 }
 
+/** The hard behaviours' state, wired to the credentials; `forget` is what reset() does. */
+function hardState(opts: SandboxOptions, credentials: Credentials, recorder: Recorder, behaviours: Behaviours) {
+  const hard = new Hard({
+    ...(opts.fcmAccessTokenTtlSeconds !== undefined ? { fcmAccessTokenTtlSeconds: opts.fcmAccessTokenTtlSeconds } : {}),
+    ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
+    ...opts.hard,
+  });
+  const applyHard = (): void => {
+    credentials.providerTokenMaxAgeSeconds = hard.settings.apnsProviderTokenMaxAgeSeconds;
+    credentials.accessTokenTtlSeconds = hard.settings.fcmAccessTokenTtlSeconds;
+  };
+  applyHard();
+  hard.on('change', applyHard);
+  const refusals = new Refusals();
+  const devices = new DeviceTokens();
+  const teamTokens = new TeamTokens();
+  const rates = new RateWindows();
+  const forget = (): void => {
+    recorder.clear();
+    behaviours.clear();
+    refusals.clear();
+    teamTokens.clear();
+    rates.clear();
+    hard.restore();
+  };
+  return { hard, refusals, devices, teamTokens, rates, forget };
+}
+
 /** Starts the APNs (production + development), Google and admin servers. */
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const host = opts.host ?? '127.0.0.1';
@@ -142,29 +170,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     if (typeof k === 'string') credentials.addGcmApiKey(k);
     else credentials.addGcmApiKey(k.key, k.projectId);
   }
-  const hard = new Hard({
-    ...(opts.fcmAccessTokenTtlSeconds !== undefined ? { fcmAccessTokenTtlSeconds: opts.fcmAccessTokenTtlSeconds } : {}),
-    ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
-    ...opts.hard,
-  });
-  const applyHard = (): void => {
-    credentials.providerTokenMaxAgeSeconds = hard.settings.apnsProviderTokenMaxAgeSeconds;
-    credentials.accessTokenTtlSeconds = hard.settings.fcmAccessTokenTtlSeconds;
-  };
-  applyHard();
-  hard.on('change', applyHard);
-  const refusals = new Refusals();
-  const devices = new DeviceTokens();
-  const teamTokens = new TeamTokens();
-  const rates = new RateWindows();
-  const forget = (): void => {
-    recorder.clear();
-    behaviours.clear();
-    refusals.clear();
-    teamTokens.clear();
-    rates.clear();
-    hard.restore();
-  };
+  const { hard, refusals, devices, teamTokens, rates, forget } = hardState(opts, credentials, recorder, behaviours);
   for (const s of opts.fcmServiceAccounts ?? []) credentials.addFcmServiceAccount(s);
 
   const deps = { credentials, recorder, behaviours, logger, hard, refusals, devices, teamTokens, rates };
