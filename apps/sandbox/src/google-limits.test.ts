@@ -84,6 +84,17 @@ test('legacy: a token of another project than the server key answers MismatchSen
   expect((await refusals()).byRule['sender-id']).toEqual({ MismatchSenderId: 1 });
 });
 
+test('legacy: past the per-device rate a result answers DeviceMessageRateExceeded', async () => {
+  sandbox.hard.set({ fcmDeviceQuotaPerMinute: 1 });
+  const post = () => fetch(sandbox.google.legacyUrl, {
+    method: 'POST', headers: { authorization: `key=${LEGACY_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ registration_ids: ['legacy-busy'], data: { kind: 'call' } }),
+  }).then((r) => r.text());
+  expect(await post()).toMatch(/"results":\[\{"message_id":/);
+  expect(await post()).toMatch(/"success":0,"failure":1,"canonical_ids":0,"results":\[\{"error":"DeviceMessageRateExceeded"\}\]/);
+  expect((await refusals()).byRule['device-quota']).toEqual({ DeviceMessageRateExceeded: 1 });
+});
+
 test('429 QUOTA_EXCEEDED with Retry-After past the per-project rate', async () => {
   const bearer = await accessToken();
   await admin('POST', '/hard', { fcmProjectQuotaPerMinute: 2 });
