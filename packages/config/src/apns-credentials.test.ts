@@ -12,15 +12,18 @@ const FILE = '/etc/pushfleet/AuthKey_ABC123DEFG.p8';
 const pem = (key: crypto.KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
 const ecKey = (namedCurve: string) => pem(crypto.generateKeyPairSync('ec', { namedCurve }).privateKey);
 
-function problem(load: () => unknown): string {
+/** The error `load` throws, checked to be an `E`. */
+function thrown<E extends Error>(type: new (...a: never[]) => E, load: () => unknown): E {
   try {
     load();
   } catch (e) {
-    expect(e).toBeInstanceOf(CredentialError);
-    return (e as Error).message;
+    expect(e).toBeInstanceOf(type);
+    return e as E;
   }
-  throw new Error('expected a CredentialError');
+  throw new Error(`expected a ${type.name}`);
 }
+const problem = (load: () => unknown) => thrown(CredentialError, load).message;
+const configProblems = (load: () => unknown) => thrown(ConfigError, load).problems;
 
 describe('loadApnsSigningKey', () => {
   it('loads an EC P-256 p8 key', () => {
@@ -67,16 +70,6 @@ describe('loadApnsCertificate', () => {
     expect(problem(() => loadApnsCertificate(issue({ topic: 'de.cospace.app', validDays: -1 }), files))).toMatch(/^\/etc\/apns\/cert\.pem: the certificate expired on /);
   });
 });
-
-function configProblems(load: () => unknown): string[] {
-  try {
-    load();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('loadPushApps checks credentials at start-up', () => {
   it('lists every unusable credential file by name, never its contents', () => {
