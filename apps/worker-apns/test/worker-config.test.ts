@@ -11,13 +11,30 @@ async function run(env: Record<string, string>): Promise<{ code: number | null; 
   return { code, output: lines.join('\n') };
 }
 
-test('an unusable p8 key in PUSH_APPS_FILE stops the worker at start-up (exit 78), not at the first push', async () => {
+function appsWithKey(contents: string): { file: string; keyFile: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-badkey-'));
-  fs.writeFileSync(path.join(dir, 'AuthKey_ABC123DEFG.p8'), '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
+  const keyFile = path.join(dir, 'AuthKey_ABC123DEFG.p8');
+  fs.writeFileSync(keyFile, contents);
   fs.writeFileSync(path.join(dir, 'apps.json'), JSON.stringify({ apns: { apps: [{ application_id: '39JSDKGJ38.de.cospace.app', token: { key_file: 'AuthKey_ABC123DEFG.p8', key_id: 'ABC123DEFG', team_id: '39JSDKGJ38' } }] } }));
-  const { code, output } = await run({ PUSH_APPS_FILE: path.join(dir, 'apps.json'), REDIS_URL: 'redis://127.0.0.1:1' });
+  return { file: path.join(dir, 'apps.json'), keyFile };
+}
+
+test('an unusable p8 key in PUSH_APPS_FILE stops the worker at start-up (exit 78), not at the first push', async () => {
+  const { file, keyFile } = appsWithKey('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
+  const { code, output } = await run({ PUSH_APPS_FILE: file, REDIS_URL: 'redis://127.0.0.1:1' });
   expect(code).toBe(78);
-  expect(output).toContain('39JSDKGJ38.de.cospace.app: unusable APNs credentials');
+  expect(output).toContain(`39JSDKGJ38.de.cospace.app token.key_file: ${keyFile}: the PEM block is not a readable private key`);
+});
+
+test('a key file that is not PEM is named in the error, and its contents appear nowhere in the output', async () => {
+  // Before: node-apn took non-PEM text for a path, and its ENOENT message (the whole key) went to stderr.
+  const secret = 'MIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQgSECRETKEYMATERIAL7f3a';
+  const { file, keyFile } = appsWithKey(`${secret}\n`);
+  const { code, output } = await run({ PUSH_APPS_FILE: file, REDIS_URL: 'redis://127.0.0.1:1' });
+  expect(code).toBe(78);
+  expect(output).toContain(`${keyFile}: not a PEM file`);
+  expect(output).not.toContain('SECRETKEYMATERIAL');
+  expect(output).not.toContain('MIGTAgEA');
 });
 
 test('every bad variable is reported at once', async () => {

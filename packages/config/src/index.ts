@@ -2,3 +2,4 @@ export * from './env';
 export * from './push-apps';
 export * from './api';
 export * from './workers';
+export * from './apns-credentials';

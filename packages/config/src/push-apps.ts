@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { CredentialError, loadApnsCertificate, loadApnsSigningKey } from './apns-credentials';
 import { ConfigError } from './env';
 
 /** The application id as the spec means it: ten-character team id, a literal dot, the bundle id. */
@@ -27,9 +28,10 @@ export const pushAppsFileSchema = z.strictObject({
   apns: z.strictObject({ apps: z.array(apnsAppSchema) }).default({ apps: [] }),
 });
 
+/** `keyFile`/`certFile`: where the PEM came from, for error messages (never the PEM itself). */
 export type ApnsCredentials =
-  | { kind: 'token'; keyPem: string; keyId: string; teamId: string }
-  | { kind: 'certificate'; certPem: string; keyPem: string; passphrase?: string };
+  | { kind: 'token'; keyPem: string; keyId: string; teamId: string; keyFile?: string }
+  | { kind: 'certificate'; certPem: string; keyPem: string; passphrase?: string; certFile?: string; keyFile?: string };
 
 export interface ApnsApp {
   applicationId: string;
@@ -44,14 +46,18 @@ export interface PushApps {
 
 /**
  * Loads PUSH_APPS_FILE: the APNs apps this deployment knows. Credential paths are relative to the file.
- * Every credential file is read now, so a typo fails the start-up rather than the first push.
+ * Every credential file is read and checked now (a p8 key must be an EC P-256 PEM key; a certificate must
+ * be PEM, match its key and not be expired), so a typo fails the start-up rather than the first push.
+ * Problems name the file, never its contents.
  */
 export function loadPushApps(file: string, env: Record<string, string | undefined> = {}): PushApps {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ConfigError([`PUSH_APPS_FILE (${file}): ${(e as Error).message}`]);
+    // Not the parser's message: it quotes the start of the file, which could be a key pasted in by mistake.
+    const why = e instanceof SyntaxError ? 'not valid JSON' : ((e as NodeJS.ErrnoException).code ?? 'cannot read');
+    throw new ConfigError([`PUSH_APPS_FILE (${file}): ${why}`]);
   }
   const parsed = pushAppsFileSchema.safeParse(raw);
   if (!parsed.success) {
@@ -71,19 +77,43 @@ export function loadPushApps(file: string, env: Record<string, string | undefine
   for (const app of parsed.data.apns.apps) {
     const id = app.application_id;
     if (apns.has(id)) problems.push(`PUSH_APPS_FILE: application_id ${id} is listed twice`);
-    let credentials: ApnsCredentials;
-    if (app.token) {
-      credentials = { kind: 'token', keyPem: read(app.token.key_file, `${id} token.key_file`), keyId: app.token.key_id, teamId: app.token.team_id };
-    } else {
-      const c = app.certificate!;
-      const passphrase = c.passphrase_env ? env[c.passphrase_env] : undefined;
-      if (c.passphrase_env && passphrase === undefined) problems.push(`PUSH_APPS_FILE ${id}: env ${c.passphrase_env} (certificate passphrase) is not set`);
-      credentials = { kind: 'certificate', certPem: read(c.cert_file, `${id} certificate.cert_file`), keyPem: read(c.key_file, `${id} certificate.key_file`), passphrase };
-    }
+    const credentials = appCredentials(app, { dir, env, problems, read });
     apns.set(id, { applicationId: id, bundleId: id.slice(11), credentials });
   }
   if (problems.length) throw new ConfigError(problems);
   return { apns };
+}
+
+interface LoadContext {
+  dir: string;
+  env: Record<string, string | undefined>;
+  problems: string[];
+  read: (p: string, what: string) => string;
+}
+
+/** One app's credentials, read and checked; problems name the files, never their contents. */
+function appCredentials(app: z.infer<typeof apnsAppSchema>, { dir, env, problems, read }: LoadContext): ApnsCredentials {
+  const id = app.application_id;
+  const check = (what: string, load: () => unknown) => {
+    try {
+      load();
+    } catch (e) {
+      problems.push(`PUSH_APPS_FILE ${id} ${what}: ${e instanceof CredentialError ? e.message : 'unusable credentials'}`);
+    }
+  };
+  if (app.token) {
+    const keyFile = path.resolve(dir, app.token.key_file);
+    const keyPem = read(app.token.key_file, `${id} token.key_file`);
+    if (keyPem) check('token.key_file', () => loadApnsSigningKey(keyPem, keyFile));
+    return { kind: 'token', keyPem, keyId: app.token.key_id, teamId: app.token.team_id, keyFile };
+  }
+  const c = app.certificate!;
+  const passphrase = c.passphrase_env ? env[c.passphrase_env] : undefined;
+  if (c.passphrase_env && passphrase === undefined) problems.push(`PUSH_APPS_FILE ${id}: env ${c.passphrase_env} (certificate passphrase) is not set`);
+  const files = { cert: path.resolve(dir, c.cert_file), key: path.resolve(dir, c.key_file) };
+  const cert = { certPem: read(c.cert_file, `${id} certificate.cert_file`), keyPem: read(c.key_file, `${id} certificate.key_file`), passphrase };
+  if (cert.certPem && cert.keyPem) check('certificate', () => loadApnsCertificate(cert, files));
+  return { kind: 'certificate', ...cert, certFile: files.cert, keyFile: files.key };
 }
 
 export const noPushApps = (): PushApps => ({ apns: new Map() });

@@ -2,7 +2,19 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Every delivery metric a worker exports; names and labels are catalogued in docs/operations.md. */
 export function createDeliveryMetrics(metricsRegistry: Registry) {
-  return { ...outcomeMetrics(metricsRegistry), ...providerMetrics(metricsRegistry) };
+  return { ...outcomeMetrics(metricsRegistry), ...providerMetrics(metricsRegistry), ...jobMetrics(metricsRegistry) };
+}
+
+/** Jobs refused before any work (invalid-job.ts). */
+function jobMetrics(registry: Registry) {
+  return {
+    invalidJobs: new Counter({
+      name: 'pushfleet_invalid_jobs_total',
+      help: 'Jobs whose data failed the event schemas, dead-lettered unsent (reason invalid-job), by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
+  };
 }
 
 /** What the worker counts per event and token. */

@@ -2,10 +2,11 @@ import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '@pushfleet/config';
-import { expiresAt, jobEvents, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
+import { expiresAt, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
 import type { DeviceOf, TokenRegistry } from '@pushfleet/registry';
 import { tokenRef } from '@pushfleet/observability';
 import { AppCircuit } from './circuit';
+import { validJobEvents } from './invalid-job';
 import type { DeliveryMetrics } from './metrics';
 import type { TokenOutcome } from './outcome';
 import { decideRetry, EventRound, RetryPolicy } from './retry';
@@ -72,8 +73,7 @@ export class DeliveryWorker<S extends PushSystem> {
   }
 
   private async process(job: Job<DeliveryJobData>, lockToken?: string): Promise<void> {
-    const events = jobEvents(job.data);
-    if (!events) throw new UnrecoverableError('malformed job data: no events');
+    const events = validJobEvents(job, this.o);
     const now = Date.now();
     const sorted = this.sort(events, now);
     if (sorted.due.length > 0) {

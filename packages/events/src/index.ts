@@ -2,3 +2,4 @@ export * from './schema';
 export * from './payload';
 export * from './policy';
 export * from './job';
+export * from './job-schema';

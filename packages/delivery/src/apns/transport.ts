@@ -1,25 +1,20 @@
 import { X509Certificate } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
-import { ApnsApp, ConfigError } from '@pushfleet/config';
+import { ApnsApp, ApnsCredentials, ConfigError, CredentialError, loadApnsCertificate, loadApnsSigningKey } from '@pushfleet/config';
 import { fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsDevice } from '@pushfleet/registry';
 import { H2Pool, H2TransportError } from '../h2/pool';
 import { apnsRule, TRANSPORT_ERROR_RULE } from './outcomes';
+import { ProviderToken } from './provider-token';
 import type { DeliveryMetrics } from '../metrics';
 import { markTruncated, TokenOutcome } from '../outcome';
 import { parseRetryAfter } from '../retry';
 import type { PushTransport, SendContext } from '../transport';
 
-// node-apn does what it does well here: loading and validating credentials and signing the provider JWT.
-// Its HTTP/2 client is not used: it has no in-flight cap, hides retry-after, never replaces a black-holed
-// connection and retries at once (shared/notes/measured-here.md), so H2Pool carries the requests.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const apnCredentials = require('@parse/node-apn/lib/credentials')({ logger: () => undefined }) as {
-  token(o: { key: string; keyId: string; teamId: string }): ApnToken;
-  certificate(o: { cert: string; key: string; passphrase?: string; production: boolean | undefined }): { cert: string; key: string; passphrase?: string };
-};
-interface ApnToken { current: string; generation: number; regenerate(generation: number): void; isExpired(validSeconds: number): boolean }
+// Credentials are loaded with node:crypto (packages/config/src/apns-credentials.ts; errors name the file,
+// never its contents) and the provider token is signed by ProviderToken. H2Pool carries the requests: no
+// node-apn client here (no in-flight cap, hides retry-after, shared/notes/measured-here.md).
 
 export interface ApnsTransportOptions {
   apps: ReadonlyMap<string, ApnsApp>;
@@ -40,17 +35,19 @@ const JWT_MIN_REFRESH_INTERVAL_MS = 60_000;
 /** One long-lived HTTP/2 pool and credential per (app, environment), reused across jobs. */
 class ApnsEndpoint {
   readonly pool: H2Pool;
-  private readonly jwt?: ApnToken;
+  private readonly jwt?: ProviderToken;
   private lastRefresh = 0;
 
   constructor(app: ApnsApp, origin: string, production: boolean, o: ApnsTransportOptions) {
     const tls: Record<string, unknown> = {};
     if (o.ca) tls.ca = o.ca;
-    if (app.credentials.kind === 'token') {
-      this.jwt = apnCredentials.token({ key: app.credentials.keyPem, keyId: app.credentials.keyId, teamId: app.credentials.teamId });
+    const c = app.credentials;
+    if (c.kind === 'token') {
+      this.jwt = new ProviderToken(loadApnsSigningKey(c.keyPem, keyFileOf(c)), c.keyId, c.teamId);
     } else {
-      const c = apnCredentials.certificate({ cert: app.credentials.certPem, key: app.credentials.keyPem, passphrase: app.credentials.passphrase, production });
-      Object.assign(tls, { cert: c.cert, key: c.key, passphrase: c.passphrase });
+      const cert = loadApnsCertificate(c, certFilesOf(c));
+      if (production ? !cert.production : !cert.development) throw new CredentialError(certFilesOf(c).cert, `not valid for the ${production ? 'production' : 'development'} environment`);
+      Object.assign(tls, { cert: c.certPem, key: c.keyPem, passphrase: c.passphrase });
     }
     const gauge = o.metrics.inflight.labels({ system: 'apns' });
     this.pool = new H2Pool({
@@ -84,6 +81,9 @@ class ApnsEndpoint {
   }
 }
 
+const keyFileOf = (c: ApnsCredentials) => c.keyFile ?? 'the APNs key';
+const certFilesOf = (c: ApnsCredentials & { kind: 'certificate' }) => ({ cert: c.certFile ?? 'the APNs certificate', key: keyFileOf(c) });
+
 /** Topic = the device's apns_topic, else the bundle id part of the application id. */
 export function topicFor(device: ApnsDevice): string {
   return device.apnsTopic ?? device.app.slice(11);
@@ -99,8 +99,16 @@ export function registerApnsCredentialMetrics(registry: Registry, apps: Iterable
   const keyLoaded = new Gauge({ name: 'pushfleet_apns_key_loaded', help: '1 when the app\'s APNs p8 key loaded', labelNames: ['app'] as const, registers: [registry] });
   const certDays = new Gauge({ name: 'pushfleet_apns_certificate_expiry_days', help: 'Days until the app\'s APNs client certificate expires', labelNames: ['app'] as const, registers: [registry] });
   for (const app of apps) {
-    if (app.credentials.kind === 'token') keyLoaded.set({ app: app.applicationId }, app.credentials.keyPem.includes('PRIVATE KEY') ? 1 : 0);
+    if (app.credentials.kind === 'token') keyLoaded.set({ app: app.applicationId }, keyLoads(app.credentials) ? 1 : 0);
     else certDays.set({ app: app.applicationId }, certificateDaysLeft(app.credentials.certPem, now));
+  }
+}
+
+function keyLoads(c: ApnsCredentials & { kind: 'token' }): boolean {
+  try {
+    return Boolean(loadApnsSigningKey(c.keyPem, keyFileOf(c)));
+  } catch {
+    return false;
   }
 }
 
@@ -113,10 +121,11 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
     for (const app of o.apps.values()) {
       try {
         const c = app.credentials;
-        if (c.kind === 'token') apnCredentials.token({ key: c.keyPem, keyId: c.keyId, teamId: c.teamId });
-        else apnCredentials.certificate({ cert: c.certPem, key: c.keyPem, passphrase: c.passphrase, production: undefined }); // environment checked per endpoint
+        if (c.kind === 'token') loadApnsSigningKey(c.keyPem, keyFileOf(c));
+        else loadApnsCertificate(c, certFilesOf(c)); // environment checked per endpoint
       } catch (e) {
-        problems.push(`PUSH_APPS_FILE ${app.applicationId}: unusable APNs credentials: ${(e as Error).message}`);
+        // Only our own messages (file + problem); anything else might quote the key.
+        problems.push(`PUSH_APPS_FILE ${app.applicationId}: unusable APNs credentials: ${e instanceof CredentialError ? e.message : 'unreadable'}`);
       }
     }
     if (problems.length) throw new ConfigError(problems);

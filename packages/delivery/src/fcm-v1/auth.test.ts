@@ -1,8 +1,12 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
 import { Registry } from 'prom-client';
 import { generateServiceAccount, Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { FCM_SCOPE, FcmAuth, FcmAuthError, parseServiceAccount, serviceAccountSchema } from './auth';
 import { createDeliveryMetrics } from '../metrics';
+import { MAX_PROVIDER_BODY_BYTES } from '../limits';
+import { writeEndlessBody } from '../../../../test/support/endless-body';
 
 let sandbox: Sandbox;
 let account: ReturnType<typeof generateServiceAccount>;
@@ -98,4 +102,19 @@ test('parseServiceAccount names what is wrong and never echoes the key', () => {
   expect(() => parseServiceAccount('{')).toThrow(/not valid JSON/);
   expect(() => parseServiceAccount(JSON.stringify({ client_email: 'a@b', private_key: 'secret-material' }), 'sa.json')).toThrow(/^sa\.json: private_key: must be a PEM private key$/);
   expect(parseServiceAccount(JSON.stringify(account.json)).token_uri).toBe(sandbox.google.tokenUri);
+});
+
+test('a token endpoint answer over the body cap is aborted: transient, never buffered whole', async () => {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    void writeEndlessBody(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const a = auth({ token_uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token` });
+    await expect(a.token()).rejects.toMatchObject({ name: 'FcmAuthError', transient: true, message: `OAuth token endpoint answer over ${MAX_PROVIDER_BODY_BYTES} bytes` });
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { importPKCS8, SignJWT } from 'jose';
 import { z } from 'zod';
+import { BoundedBody, MAX_PROVIDER_BODY_BYTES } from '../limits';
 import type { DeliveryMetrics } from '../metrics';
 
 /** The OAuth2 scope FCM HTTP v1 needs. */
@@ -139,10 +140,14 @@ export class FcmAuth {
         timeout: this.o.timeoutMs ?? 10_000,
         headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form), accept: 'application/json' },
       }, (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => { data += c; });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+        const body = new BoundedBody(MAX_PROVIDER_BODY_BYTES);
+        res.on('data', (c: Buffer) => {
+          if (body.add(c)) return;
+          // Transient: the next grant tries again (a proxy's error page, a broken endpoint).
+          reject(new FcmAuthError(`OAuth token endpoint answer over ${MAX_PROVIDER_BODY_BYTES} bytes`, true, res.statusCode));
+          req.destroy();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.text() }));
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('token endpoint timeout'), { code: 'ETIMEDOUT' })));

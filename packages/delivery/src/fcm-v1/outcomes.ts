@@ -50,6 +50,7 @@ export const FCM_V1_OUTCOMES: Record<string, OutcomeRule> = {
   goaway: { action: 'retry' },
   'stream-reset': { action: 'retry' },
   connection: { action: 'retry' },
+  'body-too-large': { action: 'retry' },
 };
 
 /** The parts of a google.rpc error envelope the table looks at. */

@@ -65,6 +65,6 @@ describe('legacy HTTP-level answers (the whole request)', () => {
 
   test('429 waits at least a minute; the table has no other rows', () => {
     expect(GCM_LEGACY_HTTP_OUTCOMES['429'].minRetryAfterMs).toBe(60_000);
-    expect(Object.keys(GCM_LEGACY_HTTP_OUTCOMES).sort()).toEqual(['400', '401', '403', '404', '429', '500', '502', '503', '504', 'InvalidResponse', 'connection', 'timeout'].sort());
+    expect(Object.keys(GCM_LEGACY_HTTP_OUTCOMES).sort()).toEqual(['400', '401', '403', '404', '429', '500', '502', '503', '504', 'InvalidResponse', 'body-too-large', 'connection', 'timeout'].sort());
   });
 });

@@ -56,6 +56,8 @@ export const GCM_LEGACY_HTTP_OUTCOMES: Record<string, OutcomeRule> = {
   // No HTTP answer at all.
   timeout: { action: 'retry' },
   connection: { action: 'retry' },
+  // An answer over MAX_GCM_LEGACY_BODY_BYTES: aborted unread.
+  'body-too-large': { action: 'retry' },
 };
 
 /**
@@ -72,7 +74,7 @@ export function gcmLegacyResultRule(result: { error?: unknown; registration_id?:
 }
 
 /** The rule for a whole legacy request answered with `status` (0 = no answer: use `kind`). */
-export function gcmLegacyHttpRule(status: number, kind: 'timeout' | 'connection' | 'InvalidResponse' = 'connection'): { rule: OutcomeRule; reason: string } {
+export function gcmLegacyHttpRule(status: number, kind: 'timeout' | 'connection' | 'body-too-large' | 'InvalidResponse' = 'connection'): { rule: OutcomeRule; reason: string } {
   if (status === 0 || status === 200) return { rule: GCM_LEGACY_HTTP_OUTCOMES[status === 200 ? 'InvalidResponse' : kind], reason: status === 200 ? 'InvalidResponse' : kind };
   const reason = String(status);
   return { rule: GCM_LEGACY_HTTP_OUTCOMES[reason] ?? (status >= 500 ? { action: 'retry' } : { action: 'fail' }), reason };

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -7,6 +9,7 @@ import { Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { GCM_LEGACY_MAX_IDS, GcmLegacyTransport, resetDeprecatedApiWarning } from './transport';
 import { createDeliveryMetrics } from '../metrics';
 import type { SendContext } from '../transport';
+import { writeEndlessBody } from '../../../../test/support/endless-body';
 
 const API_KEY = 'AIzaSy-test-server-key';
 const OWNER = '2f5e1a57-8f3c-4b6e-9a0d-1c2b3d4e5f60';
@@ -183,4 +186,22 @@ test('provider duration and in-flight metrics are recorded', async () => {
   const text = await metricsRegistry.metrics();
   expect(text).toMatch(/pushfleet_provider_request_duration_seconds_count\{system="gcm",status="200"\} [1-9]/);
   expect(text).toMatch(/pushfleet_provider_inflight_requests\{system="gcm"\} 0/);
+});
+
+test('an answer over the body cap is aborted and every id of the request is retried (body-too-large)', async () => {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    void writeEndlessBody(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const t = makeTransport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/gcm/send` });
+  try {
+    const list = ids('endless', 3);
+    const out = await t.send(EVENT, entries(list), ctx());
+    expect(out.map((o) => [o.token, o.action, o.reason])).toEqual(list.map((id) => [id, 'retry', 'body-too-large']));
+  } finally {
+    await t.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });

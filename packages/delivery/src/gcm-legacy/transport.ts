@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Message, Sender } from 'node-gcm';
+import { MAX_GCM_LEGACY_BODY_BYTES } from '../limits';
 import type { Logger } from 'pino';
 import { fitGcmData, PushEvent, ttlSecondsLeft } from '@pushfleet/events';
 import { GCM_APP, GcmDevice } from '@pushfleet/registry';
@@ -77,6 +78,8 @@ export class GcmLegacyTransport implements PushTransport<GcmDevice> {
       httpAgent: this.agent,
       httpsAgent: this.agent,
       maxRedirects: 0,
+      // axios buffers the whole answer; past this it aborts the response (then: retry, body-too-large).
+      maxContentLength: MAX_GCM_LEGACY_BODY_BYTES,
       transformResponse: [(data: unknown, headers: Record<string, unknown>, status?: number) => {
         answer.status = status ?? 0;
         const ra = headers['retry-after'];
@@ -105,7 +108,7 @@ export class GcmLegacyTransport implements PushTransport<GcmDevice> {
     const results = !err && body && typeof body === 'object' ? (body as { results?: unknown }).results : undefined;
     if (!Array.isArray(results)) {
       // The whole request: 4xx/5xx, no answer, or a 200 that is not the documented JSON.
-      const kind = isTimeout(err) ? 'timeout' : 'connection';
+      const kind = isTimeout(err) ? 'timeout' : isTooLarge(err) ? 'body-too-large' : 'connection';
       const { rule, reason } = gcmLegacyHttpRule(answer.status, kind);
       return ids.map((token) => withRetryWait({ token, action: rule.action, reason, app }, rule, wait));
     }
@@ -143,6 +146,12 @@ export class GcmLegacyTransport implements PushTransport<GcmDevice> {
 function isTimeout(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'ECONNABORTED' || code === 'ETIMEDOUT';
+}
+
+/** axios' maxContentLength error (it has no code of its own). */
+function isTooLarge(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === 'ERR_BAD_RESPONSE' && typeof e.message === 'string' && e.message.startsWith('maxContentLength');
 }
 
 /** @internal Tests reset the once-per-process DeprecatedApi warning. */

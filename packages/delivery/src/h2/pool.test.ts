@@ -1,6 +1,8 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { AddressInfo } from 'node:net';
+import { writeEndlessBody } from '../../../../test/support/endless-body';
+import { MAX_PROVIDER_BODY_BYTES } from '../limits';
 import { H2Pool, H2TransportError } from './pool';
 
 // A peer that accepts TCP and never answers (no TLS handshake): a black-holed provider address.
@@ -55,6 +57,32 @@ test('thousands of queued requests behind the in-flight cap are served first in,
     expect(answers.map((a) => a.body)).toEqual(Array.from({ length: n }, (_, i) => `/${i}`));
     expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
     expect(maxOpen).toBeLessThanOrEqual(8);
+    expect(pool.inflight).toBe(0);
+  } finally {
+    await pool.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('a response body over the cap aborts that stream (body-too-large); the connection keeps serving', async () => {
+  const server = http2.createServer();
+  let endless: Promise<number> | undefined;
+  server.on('stream', (stream, headers) => {
+    stream.respond({ ':status': 400, 'content-type': 'application/json' });
+    if (headers[':path'] === '/endless') endless = writeEndlessBody(stream);
+    else stream.end(JSON.stringify({ reason: 'BadDeviceToken', note: 'é'.repeat(20_000) })); // 40 KB, multi-byte
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pool = new H2Pool({ origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, maxInflightPerSession: 4 });
+  try {
+    const err = await pool.request({ ':method': 'POST', ':path': '/endless' }, '').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(H2TransportError);
+    expect(err).toMatchObject({ kind: 'body-too-large', message: `response body over ${MAX_PROVIDER_BODY_BYTES} bytes` });
+    // The server saw its stream cancelled soon after the cap, not after gigabytes.
+    expect(await endless).toBeLessThan(MAX_PROVIDER_BODY_BYTES + 8 * 1024 * 1024);
+    const ok = await pool.request({ ':method': 'POST', ':path': '/small' }, '');
+    expect(JSON.parse(ok.body)).toMatchObject({ reason: 'BadDeviceToken' });
+    expect(Buffer.byteLength(ok.body)).toBeGreaterThan(40_000);
     expect(pool.inflight).toBe(0);
   } finally {
     await pool.close();

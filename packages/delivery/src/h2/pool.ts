@@ -1,4 +1,5 @@
 import http2, { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
+import { BoundedBody, MAX_PROVIDER_BODY_BYTES } from '../limits';
 
 export interface H2Response {
   status: number;
@@ -8,7 +9,7 @@ export interface H2Response {
 
 /** A request that never got an HTTP answer: the caller retries it, the pool replaces the session. */
 export class H2TransportError extends Error {
-  constructor(public readonly kind: 'timeout' | 'goaway' | 'stream-reset' | 'connection', message: string) {
+  constructor(public readonly kind: 'timeout' | 'goaway' | 'stream-reset' | 'connection' | 'body-too-large', message: string) {
     super(message);
     this.name = 'H2TransportError';
   }
@@ -28,6 +29,8 @@ export interface H2PoolOptions {
   /** Consecutive timeouts on one connection after which it is considered dead and replaced. */
   deadAfterTimeouts?: number;
   onInflightChange?: (delta: number) => void;
+  /** A response body over this aborts its stream (H2TransportError 'body-too-large'). @defaultValue MAX_PROVIDER_BODY_BYTES (64 KiB) */
+  maxResponseBytes?: number;
 }
 
 interface Slot {
@@ -192,7 +195,7 @@ export class H2Pool {
       }
       let status = 0;
       let resHeaders: IncomingHttpHeaders = {};
-      let data = '';
+      const answer = new BoundedBody(this.opts.maxResponseBytes ?? MAX_PROVIDER_BODY_BYTES);
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
@@ -205,16 +208,21 @@ export class H2Pool {
         }
         reject(new H2TransportError('timeout', `no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      req.setEncoding('utf8');
       req.on('response', (h) => { status = Number(h[':status']); resHeaders = h; });
-      req.on('data', (chunk: string) => { data += chunk; });
+      req.on('data', (chunk: Buffer) => {
+        if (answer.add(chunk) || settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new H2TransportError('body-too-large', `response body over ${answer.max} bytes`));
+      });
       req.on('end', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         if (!status) { reject(new H2TransportError('stream-reset', 'stream ended without a response')); return; }
         slot.consecutiveTimeouts = 0;
-        resolve({ status, headers: resHeaders, body: data });
+        resolve({ status, headers: resHeaders, body: answer.text() });
       });
       req.on('error', (e: Error & { code?: string }) => {
         if (settled) return;
