@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `npm start`: the whole fleet on one machine — a local Redis (unless REDIS_URL), the APNs/GCM sandbox,
+// `npm start`: the whole fleet on one machine — a local Redis (unless REDIS_URL or REDIS_CLUSTER_NODES), the APNs/GCM sandbox,
 // the API and both workers as separate processes, fresh demo secrets, then a self-check that a push really
 // arrives, and ready-to-paste curl commands.
 import path from 'node:path';
 import pino from 'pino';
+import { redisEnv } from '@pushfleet/config';
 import { startSandbox } from '@pushfleet/sandbox';
 import { redisServerBinary, startRedis, ThrowawayRedis } from './lib/redis-server';
 import { ROOT, startProcess, waitForHttp, ManagedProcess } from './lib/processes';
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   let redis: ThrowawayRedis | undefined;
 
   let redisUrl = env.REDIS_URL;
-  if (!redisUrl) {
+  if (!redisUrl && !env.REDIS_CLUSTER_NODES) {
     if (!redisServerBinary()) {
       process.stderr.write('pushfleet: no REDIS_URL and no redis-server binary.\n  Install Redis (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis)\n  or point REDIS_URL at a Redis >= 6.2 with maxmemory-policy noeviction.\n');
       process.exit(1);
@@ -42,7 +43,9 @@ async function main(): Promise<void> {
   });
   console.log(`[start] sandbox: APNs ${sandbox.apns.productionUrl} (production) ${sandbox.apns.developmentUrl} (development), GCM ${sandbox.google.legacyUrl}, admin ${sandbox.adminUrl}`);
 
-  const common = { REDIS_URL: redisUrl, LOG_LEVEL: env.LOG_LEVEL ?? 'info', PUSH_APPS_FILE: secrets.pushAppsFile };
+  // The fleet's Redis variables (README "Redis connection") pass through: REDIS_CLUSTER_NODES switches every process to the cluster.
+  const redisVars = Object.fromEntries(Object.keys(redisEnv).flatMap((k) => (env[k] ? [[k, env[k] as string]] : [])));
+  const common = { ...redisVars, ...(redisUrl ? { REDIS_URL: redisUrl } : {}), LOG_LEVEL: env.LOG_LEVEL ?? 'info', PUSH_APPS_FILE: secrets.pushAppsFile };
   children.push(startProcess('api', 'apps/api/dist/main.js', {
     ...common, PORT: String(apiPort), HOST: '127.0.0.1', OPS_PORT: String(DEMO_API_OPS_PORT), OPS_HOST: '127.0.0.1', ...demoAuthEnv(secrets),
     INTERNAL_API_TOKENS: secrets.internalToken, ADMIN_TOKENS: secrets.adminToken, GCM_SENDER_ID: '4815162342',

@@ -1,13 +1,12 @@
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { ConfigError } from '@pushfleet/config';
 import type { DeliveryJobData } from '@pushfleet/delivery';
 import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
-import { queueSnapshot, QueueSnapshot, tokenRef } from '@pushfleet/observability';
+import { createRedisClient, queueSnapshot, QueueSnapshot, RedisClient, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError, replayDeadLettered } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
-import { CliEnv, loadCliEnv, safeRedisUrl } from './cli-env';
+import { CliEnv, loadCliEnv, safeRedisTarget } from './cli-env';
 import { sampleEvent } from './cli-samples';
 
 /**
@@ -39,7 +38,7 @@ class NotFoundError extends Error {}
 
 /** Lazily opened resources of one command run; all closed when it ends. */
 class Context {
-  private redisClient?: Redis;
+  private redisClient?: RedisClient;
   private readonly queues = new Map<PushSystem, Queue<DeliveryJobData>>();
 
   constructor(readonly env: CliEnv, private readonly io: CliIo) {}
@@ -49,9 +48,9 @@ class Context {
   err(line: string): void { this.io.stderr.write(`${printable(line)}\n`); }
 
   /** One connection that fails fast: a CLI should say "cannot reach Redis", not wait for it. */
-  async redis(): Promise<Redis> {
+  async redis(): Promise<RedisClient> {
     if (this.redisClient) return this.redisClient;
-    const redis = new Redis(this.env.redisUrl, {
+    const redis = createRedisClient(this.env.redis, {
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: 1,
@@ -63,7 +62,7 @@ class Context {
     try {
       await redis.connect();
     } catch (e) {
-      throw new Error(`cannot reach Redis at ${safeRedisUrl(this.env.redisUrl)}: ${(lastError ?? (e as Error)).message}`);
+      throw new Error(`cannot reach Redis at ${safeRedisTarget(this.env.redis)}: ${(lastError ?? (e as Error)).message}`);
     }
     return redis;
   }
@@ -79,7 +78,7 @@ class Context {
   }
 
   async registry(): Promise<TokenRegistry> {
-    return new TokenRegistry(await this.redis(), { prefix: this.env.prefix });
+    return new TokenRegistry(await this.redis(), { prefix: this.env.prefix, ...this.env.redis.registry });
   }
 
   async close(): Promise<void> {
@@ -445,6 +444,7 @@ export const COMMANDS: readonly Command[] = [stats, deadLetterList, deadLetterRe
 
 const ENV_HELP = `Environment:
   REDIS_URL          Redis of the fleet (default redis://127.0.0.1:6379)
+  REDIS_CLUSTER_NODES  host:port,... of a Redis Cluster instead (wins over REDIS_URL)
   PUSHFLEET_PREFIX   key prefix of queues and registry (default pushfleet)
   EVENT_POLICIES     the workers' TTL overrides (JSON), to tell expired events`;
 

@@ -37,7 +37,7 @@ export function redisServerBinary(): string | undefined {
  * Starts a redis-server that only this run owns, on a free port, in a temp dir. `persist` turns on AOF so a
  * restart on the same port and dir keeps the data (used by the Redis-restart fault tests).
  */
-export async function startRedis(opts: { port?: number; dir?: string; persist?: boolean } = {}): Promise<ThrowawayRedis> {
+export async function startRedis(opts: { port?: number; dir?: string; persist?: boolean; extraArgs?: string[] } = {}): Promise<ThrowawayRedis> {
   const bin = redisServerBinary();
   if (!bin) throw new Error('redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis)');
   const port = opts.port ?? (await freePort());
@@ -47,6 +47,7 @@ export async function startRedis(opts: { port?: number; dir?: string; persist?: 
     '--maxmemory-policy', 'noeviction', '--hash-max-listpack-value', '1024', '--loglevel', 'notice'];
   args.push('--appendonly', opts.persist ? 'yes' : 'no');
   if (opts.persist) args.push('--appendfsync', 'always');
+  if (opts.extraArgs) args.push(...opts.extraArgs);
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {

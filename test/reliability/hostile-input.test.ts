@@ -41,7 +41,8 @@ afterAll(async () => { await queue.close(); await proc.stop(); redis.disconnect(
 
 /** Resident memory of the API process (kB), from /proc. */
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))?.[1] ?? 0);
-const registryState = async () => JSON.stringify([await redis.hgetall(registry.keys.user(OWNER)), await redis.hlen(registry.keys.owners)]);
+const indexSize = async () => ((await registry.keys.allIndexBuckets().reduce((p, k) => p.hlen(k), redis.pipeline()).exec()) ?? []).reduce((n, [, v]) => n + Number(v), 0);
+const registryState = async () => JSON.stringify([await redis.hgetall(registry.keys.user(OWNER)), await indexSize()]);
 const queued = async () => { const c = await queue.getJobCounts('wait', 'delayed', 'prioritized'); return c.wait + c.delayed + c.prioritized; };
 
 const jsonish = fc.oneof(

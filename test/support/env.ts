@@ -40,3 +40,10 @@ export function reportFigure(name: string, value: number | string): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('node:fs').appendFileSync(file, `${JSON.stringify({ name, value, at: new Date().toISOString() })}\n`);
 }
+
+/** Seed nodes (`host:port,...`) of the Redis Cluster the Jest global setup started. */
+export function testRedisClusterNodes(): string {
+  const nodes = process.env.PUSHFLEET_TEST_REDIS_CLUSTER_NODES;
+  if (!nodes) throw new Error('PUSHFLEET_TEST_REDIS_CLUSTER_NODES is not set: run the tests through jest (global setup starts the cluster)');
+  return nodes;
+}

@@ -1,5 +1,5 @@
 import express, { Express } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Queue } from 'bullmq';
@@ -24,7 +24,7 @@ export interface ApiLimits {
 }
 
 export interface ApiDeps {
-  redis: Redis;
+  redis: Redis | Cluster;
   /** PUSHFLEET_PREFIX, for the limiters' keys. */
   prefix: string;
   registry: TokenRegistry;
@@ -87,6 +87,6 @@ export function createApiApp(deps: ApiDeps): Express {
 }
 
 /** /readyz of the ops listener: Redis answers PING. */
-export function apiProbe(redis: Redis): Probe {
+export function apiProbe(redis: Redis | Cluster): Probe {
   return { ready: () => redis.ping().then(() => true, () => false) };
 }

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { sendError } from './http';
 
@@ -41,7 +41,7 @@ end
 return 0
 `;
 
-type LimiterRedis = Redis & { pushfleetSlidingWindow(key: string, now: number, windowMs: number, limit: number, cost: number, record: 0 | 1): Promise<number> };
+type LimiterRedis = (Redis | Cluster) & { pushfleetSlidingWindow(key: string, now: number, windowMs: number, limit: number, cost: number, record: 0 | 1): Promise<number> };
 
 /**
  * A limit shared by every API replica through Redis: at most `limit` hits per subject in any `windowMs`
@@ -51,7 +51,7 @@ type LimiterRedis = Redis & { pushfleetSlidingWindow(key: string, now: number, w
 export class SlidingWindowLimiter {
   private readonly redis: LimiterRedis;
 
-  constructor(redis: Redis, private readonly o: { prefix: string; name: string; limit: number; windowMs: number }) {
+  constructor(redis: Redis | Cluster, private readonly o: { prefix: string; name: string; limit: number; windowMs: number }) {
     if (!('pushfleetSlidingWindow' in redis)) redis.defineCommand('pushfleetSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
     this.redis = redis as LimiterRedis;
   }
@@ -128,7 +128,7 @@ export class AuthFailures {
 const clientAddress = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
 /** AUTH_FAILURES_PER_MINUTE per client address, shared by the user, internal and admin routes. */
-export function createAuthFailures(redis: Redis, prefix: string, perMinute: number, logger: Logger): AuthFailures {
+export function createAuthFailures(redis: Redis | Cluster, prefix: string, perMinute: number, logger: Logger): AuthFailures {
   return new AuthFailures(
     new SlidingWindowLimiter(redis, { prefix, name: 'authfail', limit: perMinute, windowMs: 60_000 }),
     new SampledWarning(logger, 'authentication failed'),

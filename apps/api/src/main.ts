@@ -1,18 +1,17 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps, trustProxySetting } from '@pushfleet/config';
+import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps, redisConnection, trustProxySetting } from '@pushfleet/config';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
 import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
-import { checkRedis, createLogger, createMetricsRegistry, registerQueueMetrics, startOpsServer, stopOnSignal } from '@pushfleet/observability';
+import { checkRedis, createLogger, createMetricsRegistry, createRedisClient, registerQueueMetrics, startOpsServer, stopOnSignal } from '@pushfleet/observability';
 import { apiProbe, createApiApp } from './app';
 import { createUserAuthenticator } from './auth';
 import { apiRedisOptions } from './redis-options';
 
 async function main(): Promise<void> {
-  const { env, apps } = loadConfigOrExit('api', () => {
+  const { env, apps, conn } = loadConfigOrExit('api', () => {
     const env = loadApiEnv(process.env);
-    return { env, apps: env.PUSH_APPS_FILE ? loadPushApps(env.PUSH_APPS_FILE, process.env) : noPushApps() };
+    return { env, conn: redisConnection(env), apps: env.PUSH_APPS_FILE ? loadPushApps(env.PUSH_APPS_FILE, process.env) : noPushApps() };
   });
   const logger = createLogger('api', env.LOG_LEVEL);
   if (!env.PUSH_APPS_FILE) logger.warn('PUSH_APPS_FILE is not set: no APNs app is known, every APNs registration answers unknown-appid');
@@ -20,7 +19,7 @@ async function main(): Promise<void> {
   if (env.INTERNAL_API_TOKENS.length === 0) logger.warn('INTERNAL_API_TOKENS is empty: POST /internal/events answers 401 to everyone');
 
   const metrics = createMetricsRegistry('api');
-  const redis = new Redis(env.REDIS_URL, apiRedisOptions());
+  const redis = createRedisClient(conn, apiRedisOptions());
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   try {
     await redis.connect();
@@ -30,7 +29,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const registry = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX, maxTokensPerUser: env.MAX_TOKENS_PER_USER });
+  const registry = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX, maxTokensPerUser: env.MAX_TOKENS_PER_USER, ...conn.registry });
   // Queue depth and oldest-job age are exported here, once, not by every worker scanning Redis.
   const queues = PUSH_SYSTEMS.map((system) => ({ name: system, queue: new Queue(QUEUE_NAMES[system], { connection: redis, prefix: env.PUSHFLEET_PREFIX }) }));
   for (const { queue } of queues) queue.on('error', (e) => logger.debug({ err: e.message }, 'queue connection error'));

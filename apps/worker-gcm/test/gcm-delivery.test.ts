@@ -10,7 +10,7 @@ import { serviceAccountSchema } from '../../../packages/delivery/src/fcm-v1/auth
 import { resetDeprecatedApiWarning } from '../../../packages/delivery/src/gcm-legacy/transport';
 import { DEFAULT_POLICIES, EventType, QUEUE_NAMES, resolvePolicies } from '@pushfleet/events';
 import { createProducer, Producer } from '@pushfleet/producer';
-import { GcmDevice, TokenRegistry } from '@pushfleet/registry';
+import { encodeUser, GcmDevice, TokenRegistry } from '@pushfleet/registry';
 import { generateServiceAccount, RecordedRequest, Sandbox, startSandbox } from '@pushfleet/sandbox';
 import { counterValue, sharedJobIds, specEvents } from '../../../test/support/delivery';
 import { testRedisUrl, uniquePrefix, waitFor } from '../../../test/support/env';
@@ -108,11 +108,13 @@ async function register(rig: Rig, owner: string, ids: string[]): Promise<void> {
  * round trip: `addGcm` re-reads the user's hash for its cap check, so 2500 adds would take seconds.
  */
 async function seed(rig: Rig, owner: string, ids: string[]): Promise<void> {
-  const now = String(Date.now());
-  await redis.multi()
-    .hset(rig.registry.keys.user(owner), Object.fromEntries(ids.map((id) => [`g:${id}`, now])))
-    .hset(rig.registry.keys.owners, Object.fromEntries(ids.map((id) => [`g:${id}`, owner])))
-    .exec();
+  const now = Date.now().toString(36);
+  const m = redis.multi().hset(rig.registry.keys.user(owner), encodeUser(owner), ids.map((id) => `=g,1,${now},,${id}`).join('\n'));
+  for (const id of ids) {
+    const idx = rig.registry.keys.index('gcm', id);
+    m.hset(idx.key, idx.field, `1\t${encodeUser(owner)}`);
+  }
+  await m.exec();
 }
 
 async function settled(rig: Rig, id: string, timeoutMs = 10_000): Promise<'completed' | 'failed'> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { commaList, durationMs, Env, flag, keyPrefix, logLevel, parseEnv, port, positiveInt, nonNegativeInt, redisUrl } from './env';
+import { commaList, durationMs, Env, flag, keyPrefix, logLevel, parseEnv, port, positiveInt, nonNegativeInt } from './env';
+import { redisEnv } from './redis';
 
 /** Every option with its default; README "Configuration" and docs/operations.md "Security" explain them. */
 export const apiEnvSchema = z
@@ -10,7 +11,7 @@ export const apiEnvSchema = z
     /** Ops listener: /metrics, /readyz, /healthz. Keep it off the public load balancer. */
     OPS_PORT: port(9100),
     OPS_HOST: z.string().default('0.0.0.0'),
-    REDIS_URL: redisUrl,
+    ...redisEnv,
     PUSHFLEET_PREFIX: keyPrefix,
     AUTH_JWT_SECRET: z.string().min(32, 'use at least 32 characters (256 bits) for an HS256 secret').optional(),
     AUTH_JWKS_URL: z.url().optional(),

@@ -3,3 +3,4 @@ export * from './push-apps';
 export * from './api';
 export * from './workers';
 export * from './apns-credentials';
+export * from './redis';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { policyOverridesSchema, resolvePolicies } from '@pushfleet/events';
-import { Env, jsonObject, keyPrefix, logLevel, parseEnv, port, positiveInt, redisUrl } from './env';
+import { Env, jsonObject, keyPrefix, logLevel, parseEnv, port, positiveInt } from './env';
+import { redisEnv } from './redis';
 
 /**
  * The defaults of the worker settings, declared once: the env schemas below and the classes that take
@@ -31,7 +32,7 @@ export const eventPolicies = jsonObject.pipe(policyOverridesSchema).optional().t
 
 /** What both workers share: Redis, retry policy, circuit, event policy overrides, process settings. */
 const commonWorkerEnv = {
-  REDIS_URL: redisUrl,
+  ...redisEnv,
   PUSHFLEET_PREFIX: keyPrefix,
   METRICS_PORT: port(9100),
   WORKER_LOCK_DURATION_MS: positiveInt(WORKER_DEFAULTS.lockDurationMs),

@@ -1,10 +1,9 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { CommonWorkerEnv } from '@pushfleet/config';
+import { CommonWorkerEnv, redisConnection } from '@pushfleet/config';
 import type { PushSystem } from '@pushfleet/events';
 import { DeviceOf, TokenRegistry } from '@pushfleet/registry';
-import { checkRedis, startOpsServer, stopOnSignal } from '@pushfleet/observability';
+import { checkRedis, createRedisClient, startOpsServer, stopOnSignal } from '@pushfleet/observability';
 import { DeliveryWorker } from './worker';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
@@ -30,7 +29,8 @@ export interface WorkerProcessOptions<S extends PushSystem> {
 export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOptions<S>): Promise<{ stop(): Promise<void> }> {
   const { logger, env } = o;
   // Workers wait for Redis forever (BullMQ needs maxRetriesPerRequest: null) and reconnect by themselves.
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  const conn = redisConnection(env);
+  const redis = createRedisClient(conn, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.metricsRegistry);
   // The registry reads go on a connection of their own. ioredis copies every Lua script defined on a
@@ -38,7 +38,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
   const registryRedis = redis.duplicate();
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
-  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX });
+  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry });
   const worker = new DeliveryWorker<S>({
     system: o.system,
     connection: redis,

@@ -1,5 +1,5 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '@pushfleet/config';
 import { expiresAt, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
@@ -17,7 +17,7 @@ export type DeliveryJobData = PushJobData;
 export interface DeliveryWorkerOptions<S extends PushSystem> {
   system: S;
   /** A connection for BullMQ (maxRetriesPerRequest: null); the worker duplicates it for blocking calls. */
-  connection: Redis;
+  connection: Redis | Cluster;
   /** @defaultValue QUEUE_PREFIX ('pushfleet') */
   prefix?: string;
   /** The token registry: the worker reads the owners' devices from it and prunes or replaces tokens. */

@@ -3,3 +3,4 @@ export * from './metrics';
 export * from './redis-checks';
 export * from './queue-metrics';
 export * from './lifecycle';
+export * from './redis-client';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 
@@ -21,7 +21,7 @@ export class RedisTooOldError extends Error {}
  * expose pushfleet_redis_eviction_policy_ok 0) unless maxmemory-policy is noeviction, since eviction
  * silently drops queued jobs and registry entries.
  */
-export async function checkRedis(redis: Redis, logger: Logger, registry?: Registry): Promise<{ version: string; maxmemoryPolicy: string }> {
+export async function checkRedis(redis: Redis | Cluster, logger: Logger, registry?: Registry): Promise<{ version: string; maxmemoryPolicy: string }> {
   const info = await redis.info('server');
   const version = /redis_version:([0-9.]+)/.exec(info)?.[1] ?? '0.0.0';
   if (!versionAtLeast(version, MIN_REDIS_VERSION)) {

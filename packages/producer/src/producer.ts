@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { JobsOptions, Queue } from 'bullmq';
-import { Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_JOB_OPTIONS,
@@ -37,7 +37,7 @@ export interface ProducerOptions {
    * An ioredis client (used as is, never closed by the producer; it must not use ioredis `keyPrefix`),
    * or a Redis URL: the producer then opens its own fail-fast connection (see `redisOptions`).
    */
-  connection: Redis | string;
+  connection: Redis | Cluster | string;
   /** BullMQ key prefix, default `pushfleet` (keys `pushfleet:{apns}:...`). */
   prefix?: string;
   /** Laid over `DEFAULT_JOB_OPTIONS`; `jobId` is always the (first) event's id. */

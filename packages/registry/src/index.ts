@@ -1,4 +1,5 @@
 export * from './keys';
+export * from './entries';
 export * from './registry';
 export * from './devices';
 export * from './rate-limit';

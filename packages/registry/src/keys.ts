@@ -1,29 +1,61 @@
+import { createHash } from 'node:crypto';
+
 /**
- * Registry key schema (docs/redis-keys.md). Every registry key carries the hash tag {registry}: the
- * ownership move (token leaves user A, joins user B, reverse index updated) is one Lua script, and Redis
- * Cluster only runs a script whose keys share a slot. Each user's entries live in one hash.
+ * Registry key schema (docs/redis-keys.md). Sharded for Redis Cluster: a user's entries live in their user
+ * bucket's slot, a token's owner record in its index bucket's slot, and no key is global.
  *
- *   pushfleet:{registry}:u:<userId>   hash  field "a:<device token>" -> "<registeredAtMs>|<application_id>|<sandbox 0|1>|<apns_topic>"
- *                                           field "g:<registration id>" -> "<registeredAtMs>"
- *   pushfleet:{registry}:owners       hash  field "a:<token>" / "g:<id>" -> <userId>
+ *   <prefix>:{u<n>}   hash  field <userId> -> that user's entry lines (scripts.ts)
+ *   <prefix>:{o<n>}   hash  field <12-byte digest of system + token> -> claim record (version, owner, dirty users)
+ *   <prefix>:rl:<userId>:<window>   string  rate-limit counter (rate-limit.ts)
+ *
+ * <n> is a bucket number (hex) out of REGISTRY_BUCKETS: many users (and many tokens) share one small hash,
+ * which Redis keeps in its compact listpack encoding: that is what keeps a token under 250 B.
  */
 import type { PushSystem } from '@pushfleet/events';
 
+/** The registry's name for a push system (the events package's). */
+export type TokenSystem = PushSystem;
+
 export const SYSTEM_TAG: Record<PushSystem, string> = { apns: 'a', gcm: 'g' };
 
+/** The registry's buckets per kind unless configured (REGISTRY_BUCKETS). */
+export const DEFAULT_BUCKETS = 256;
+
 export interface RegistryKeys {
-  userPrefix: string;
-  owners: string;
+  prefix: string;
+  buckets: number;
   rateLimitPrefix: string;
+  /** The user bucket (hash) that holds the user's entries under the field `userId`. */
   user(userId: string): string;
+  /** The owner-index bucket and field of a token. */
+  index(system: TokenSystem, token: string): { key: string; field: Buffer };
+  /** Every user bucket / index bucket key (migration, inspection). */
+  allUserBuckets(): string[];
+  allIndexBuckets(): string[];
 }
 
-export function registryKeys(prefix = 'pushfleet'): RegistryKeys {
-  const base = `${prefix}:{registry}:`;
+function bucketOf(digest: Buffer, buckets: number): string {
+  return (digest.readUInt32BE(0) % buckets).toString(16);
+}
+
+export function registryKeys(prefix = 'pushfleet', buckets = DEFAULT_BUCKETS): RegistryKeys {
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > 1 << 20) throw new Error('registry buckets must be a whole number from 1 to 1048576');
+  const range = (kind: string) => Array.from({ length: buckets }, (_, i) => `${prefix}:{${kind}${i.toString(16)}}`);
   return {
-    userPrefix: `${base}u:`,
-    owners: `${base}owners`,
-    rateLimitPrefix: `${base}rl:`,
-    user: (userId: string) => `${base}u:${userId}`,
+    prefix,
+    buckets,
+    rateLimitPrefix: `${prefix}:rl:`,
+    user: (userId: string) => `${prefix}:{u${bucketOf(createHash('sha256').update(`u:${userId}`).digest(), buckets)}}`,
+    index(system: TokenSystem, token: string) {
+      const d = createHash('sha256').update(`${SYSTEM_TAG[system]}:${token}`).digest();
+      return { key: `${prefix}:{o${bucketOf(d, buckets)}}`, field: d.subarray(4, 16) };
+    },
+    allUserBuckets: () => range('u'),
+    allIndexBuckets: () => range('o'),
   };
+}
+
+/** The single-slot layout before sharding (read by `registry migrate` only). */
+export function legacyRegistryKeys(prefix = 'pushfleet'): { owners: string; user(userId: string): string } {
+  return { owners: `${prefix}:{registry}:owners`, user: (userId: string) => `${prefix}:{registry}:u:${userId}` };
 }

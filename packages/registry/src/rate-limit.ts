@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * Fixed-window counter in Redis, shared by every API replica. Returns the seconds to wait when over the
  * limit, else 0. One round trip (INCR + PEXPIRE NX pipelined in a MULTI).
  */
 export class RateLimiter {
-  constructor(private readonly redis: Redis, private readonly keyPrefix: string, private readonly limit: number, private readonly windowMs = 60_000) {}
+  constructor(private readonly redis: Redis | Cluster, private readonly keyPrefix: string, private readonly limit: number, private readonly windowMs = 60_000) {}
 
   async hit(subject: string, now = Date.now()): Promise<number> {
     if (this.limit <= 0) return 0;

@@ -1,27 +1,11 @@
-import type { Redis, Result } from 'ioredis';
-import { ADD_ENTRY, READ_ENTRIES, REMOVE_ENTRY, REPLACE_ENTRY } from './scripts';
-import type { PushSystem } from '@pushfleet/events';
-import { registryKeys, RegistryKeys, SYSTEM_TAG } from './keys';
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis, Result } from 'ioredis';
+import { INDEX_CLAIM, INDEX_CLEANED, INDEX_RELEASE, READ_USERS, USER_CLEAN, USER_CONFIRM, USER_PENDING, USER_REMOVE } from './scripts';
+import { DEFAULT_BUCKETS, registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } from './keys';
+import { apnsExtra, decodeEntries, decodeToken, decodeUser, encodeToken, encodeUser, UserEntries } from './entries';
 import { DeviceOf, devicesIn } from './devices';
 
-export interface ApnsEntry {
-  deviceToken: string;
-  applicationId: string;
-  sandbox: boolean;
-  /** Only when the app registered one; else the worker uses the application id's bundle id. */
-  apnsTopic?: string;
-  registeredAt: number;
-}
-
-export interface GcmEntry {
-  registrationId: string;
-  registeredAt: number;
-}
-
-export interface UserEntries {
-  apns: ApnsEntry[];
-  gcm: GcmEntry[];
-}
+export type { ApnsEntry, GcmEntry, UserEntries } from './entries';
 
 export interface AddResult {
   /** The token was registered to another user and now belongs to the caller. */
@@ -32,111 +16,211 @@ export interface AddResult {
 
 export type ReplaceResult = 'replaced' | 'dropped-old' | 'not-found';
 
+/** The steps of an add, in order (docs/redis-keys.md "Moving a token"); a test hook may stop after each. */
+export type AddStep = 'pending' | 'claimed' | 'cleaned' | 'confirmed';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RegistryOptions {
+  prefix?: string;
+  maxTokensPerUser?: number;
+  /** Buckets per kind of key (REGISTRY_BUCKETS); fixed for a deployment's lifetime. */
+  buckets?: number;
+  /** Replicas that must have a claim and a cleaning before the move goes on (WAIT); 0 = do not wait. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
+  /** Tests only: called after each step of an add; a throw stops the add there, as a crash would. */
+  afterStep?: (step: AddStep) => void | Promise<void>;
+}
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pfAddEntry(userKey: string, owners: string, userId: string, field: string, value: string, cap: number, userPrefix: string, tag: string): Result<[number, string], Context>;
-    pfRemoveEntry(userKey: string, owners: string, userId: string, field: string, before: string): Result<number, Context>;
-    pfReplaceEntry(userKey: string, owners: string, userId: string, oldField: string, newField: string): Result<number, Context>;
-    pfReadEntries(numKeys: number, ...userKeys: string[]): Result<string[][], Context>;
+    pfUserPending(key: string, user: string, sys: string, token: string, nonce: string, at: string, extra: string): Result<number, Context>;
+    pfIndexClaim(key: string, field: Buffer, user: string): Result<(number | string)[], Context>;
+    pfUserClean(key: string, user: string, sys: string, token: string, version: number): Result<number, Context>;
+    pfIndexCleaned(key: string, field: Buffer, user: string, version: number, ...cleaned: string[]): Result<number, Context>;
+    pfUserConfirm(key: string, user: string, sys: string, token: string, nonce: string, version: string, cap: number): Result<[number, string, string], Context>;
+    pfUserRemove(key: string, user: string, sys: string, token: string, before: string): Result<number, Context>;
+    pfIndexRelease(key: string, field: Buffer, user: string, version: number): Result<number, Context>;
+    pfReadUsers(numKeys: number, ...args: string[]): Result<string[], Context>;
   }
 }
 
-function decodeApns(token: string, value: string): ApnsEntry {
-  const [at, applicationId, sandbox, topic] = value.split('|');
-  const e: ApnsEntry = { deviceToken: token, applicationId, sandbox: sandbox === '1', registeredAt: Number(at) };
-  if (topic) e.apnsTopic = topic;
-  return e;
-}
+const SCRIPTS = {
+  pfUserPending: USER_PENDING, pfIndexClaim: INDEX_CLAIM, pfUserClean: USER_CLEAN, pfIndexCleaned: INDEX_CLEANED,
+  pfUserConfirm: USER_CONFIRM, pfUserRemove: USER_REMOVE, pfIndexRelease: INDEX_RELEASE,
+};
 
-/** A user hash's HGETALL reply (flat field, value list) as entries, oldest registration first. */
-function decodeEntries(flat: readonly string[]): UserEntries {
-  const out: UserEntries = { apns: [], gcm: [] };
-  for (let i = 0; i < flat.length; i += 2) {
-    const field = flat[i];
-    if (field.charCodeAt(0) === 97 /* a */) out.apns.push(decodeApns(field.slice(2), flat[i + 1]));
-    else out.gcm.push({ registrationId: field.slice(2), registeredAt: Number(flat[i + 1]) });
-  }
-  out.apns.sort((x, y) => x.registeredAt - y.registeredAt);
-  out.gcm.sort((x, y) => x.registeredAt - y.registeredAt);
-  return out;
+const tokenOf = (system: TokenSystem, token: string) => (system === 'apns' ? token.toLowerCase() : token);
+
+/** The claim record: version, owner ('' when released), earlier holders still to clean. */
+export function parseRecord(rec: string | null): { version: number; owner: string; dirty: string[] } {
+  if (!rec) return { version: 0, owner: '', dirty: [] };
+  const [v, owner, ...dirty] = rec.split('\t');
+  return { version: parseInt(v, 16), owner: owner ? decodeUser(owner) : '', dirty: dirty.map(decodeUser) };
 }
 
 /**
  * The token registry: which devices a user has, and who owns a device. One token belongs to one user;
- * registering it as another user moves it (the device changed hands or the user changed accounts).
+ * registering it as another user moves it (the device changed hands or the user changed accounts). Each
+ * command touches one slot; a move is the protocol in `add` (docs/redis-keys.md "Moving a token").
  */
 export class TokenRegistry {
   readonly keys: RegistryKeys;
+  private readonly maxTokensPerUser: number;
+  private readonly cluster: boolean;
 
-  constructor(private readonly redis: Redis, opts: { prefix?: string; maxTokensPerUser?: number } = {}) {
-    this.keys = registryKeys(opts.prefix);
+  constructor(private readonly redis: RedisClient, private readonly opts: RegistryOptions = {}) {
+    this.keys = registryKeys(opts.prefix, opts.buckets ?? DEFAULT_BUCKETS);
     this.maxTokensPerUser = opts.maxTokensPerUser ?? 50;
-    if (!redis.pfAddEntry) {
-      redis.defineCommand('pfAddEntry', { numberOfKeys: 2, lua: ADD_ENTRY });
-      redis.defineCommand('pfRemoveEntry', { numberOfKeys: 2, lua: REMOVE_ENTRY });
-      redis.defineCommand('pfReplaceEntry', { numberOfKeys: 2, lua: REPLACE_ENTRY });
-      redis.defineCommand('pfReadEntries', { lua: READ_ENTRIES });
+    this.cluster = (redis as Cluster).isCluster === true;
+    if (!redis.pfIndexClaim) {
+      for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 1, lua });
+      redis.defineCommand('pfReadUsers', { lua: READ_USERS });
     }
   }
 
-  private readonly maxTokensPerUser: number;
-
   async addApns(userId: string, e: { deviceToken: string; applicationId: string; sandbox: boolean; apnsTopic?: string }, now = Date.now()): Promise<AddResult> {
-    const token = e.deviceToken.toLowerCase();
-    const value = `${now}|${e.applicationId}|${e.sandbox ? 1 : 0}|${e.apnsTopic ?? ''}`;
-    return this.add(userId, 'apns', token, value);
+    return this.add(userId, 'apns', e.deviceToken.toLowerCase(), now, apnsExtra(e));
   }
 
   async addGcm(userId: string, registrationId: string, now = Date.now()): Promise<AddResult> {
-    return this.add(userId, 'gcm', registrationId, String(now));
+    return this.add(userId, 'gcm', registrationId, now, '');
   }
 
-  private async add(userId: string, system: PushSystem, token: string, value: string): Promise<AddResult> {
-    const tag = SYSTEM_TAG[system];
-    const [moved, evicted] = await this.redis.pfAddEntry(this.keys.user(userId), this.keys.owners, userId, `${tag}:${token}`, value, this.maxTokensPerUser, this.keys.userPrefix, tag);
-    return { movedFromOtherUser: moved === 1, ...(evicted ? { evicted: evicted.slice(2) } : {}) };
+  private async add(userId: string, system: TokenSystem, token: string, at: number, extra: string): Promise<AddResult> {
+    if (/[\n\r]/.test(token)) throw new Error('a token cannot contain a line break');
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.addOnce(userId, system, token, at, extra);
+      if (r) return r;
+      // Our pending line was cleaned away by an older claim's late cleaning: a newer claim (ours, or someone
+      // else's) now stands. If it is someone else's, the device moved on after us; if ours, try again.
+      const rec = await this.record(system, token);
+      if (rec.owner !== userId) return { movedFromOtherUser: false };
+      if (attempt >= 3) throw new Error('registry add lost three races in a row; retry later');
+    }
   }
 
-  /** Removes the caller's own entry; a token of another user is left alone. Resolves true when removed. */
-  async remove(userId: string, system: PushSystem, token: string, opts: { registeredBefore?: number } = {}): Promise<boolean> {
-    const t = system === 'apns' ? token.toLowerCase() : token;
-    const before = opts.registeredBefore === undefined ? '' : String(Math.floor(opts.registeredBefore));
-    return (await this.redis.pfRemoveEntry(this.keys.user(userId), this.keys.owners, userId, `${SYSTEM_TAG[system]}:${t}`, before)) === 1;
+  /** One pass of the move protocol; null when the confirm found its pending line gone. */
+  private async addOnce(userId: string, system: TokenSystem, token: string, at: number, extra: string): Promise<AddResult | null> {
+    const [sys, tok, uid] = [SYSTEM_TAG[system], encodeToken(system, token), encodeUser(userId)];
+    const userKey = this.keys.user(userId);
+    const idx = this.keys.index(system, token);
+    const nonce = randomBytes(4).toString('hex');
+    // 1. An inert pending line in the caller's slot (never read, never delivered to).
+    await this.redis.pfUserPending(userKey, uid, sys, tok, nonce, at.toString(36), extra);
+    await this.opts.afterStep?.('pending');
+    // 2. The claim, in the token's slot: from now on every later claimer cleans our line before confirming.
+    const [v, ...dirty] = (await this.durable((c) => c.pfIndexClaim(idx.key, idx.field, uid))) as [number, ...string[]];
+    const version = Number(v);
+    await this.opts.afterStep?.('claimed');
+    // 3. Earlier holders lose their line (older version) before ours becomes active.
+    const removed = await Promise.all(dirty.map((d) => {
+      const k = this.keys.user(decodeUser(d));
+      return this.durable((c) => c.pfUserClean(k, d, sys, tok, version));
+    }));
+    await this.opts.afterStep?.('cleaned');
+    // 4. The record forgets the cleaned users; our pending line becomes active.
+    const [confirm] = await Promise.all([
+      this.redis.pfUserConfirm(userKey, uid, sys, tok, nonce, version.toString(16), this.maxTokensPerUser),
+      dirty.length ? this.redis.pfIndexCleaned(idx.key, idx.field, uid, version, ...dirty) : 0,
+    ]);
+    await this.opts.afterStep?.('confirmed');
+    if (Number(confirm[0]) !== 1) return null;
+    const out: AddResult = { movedFromOtherUser: removed.some((x) => Number(x) === 1) };
+    if (confirm[1]) {
+      out.evicted = decodeToken(system, confirm[1]);
+      await this.release(userId, system, out.evicted, parseInt(confirm[2], 16));
+    }
+    return out;
+  }
+
+  /** Runs a one-key step and, when configured, waits until replicas have it (WAIT). */
+  private async durable<T>(run: (c: RedisClient) => Promise<T>): Promise<T> {
+    const n = this.opts.waitReplicas ?? 0;
+    if (n <= 0) return run(this.redis);
+    const p = this.redis.pipeline();
+    void run(p as unknown as RedisClient);
+    p.call('WAIT', n, this.opts.waitTimeoutMs ?? 200);
+    const res = (await p.exec()) ?? [];
+    if (res[0]?.[0]) throw res[0][0];
+    return res[0]?.[1] as T;
+  }
+
+  private async release(userId: string, system: TokenSystem, token: string, version: number): Promise<void> {
+    const idx = this.keys.index(system, token);
+    await this.redis.pfIndexRelease(idx.key, idx.field, encodeUser(userId), version);
+  }
+
+  private async record(system: TokenSystem, token: string): Promise<ReturnType<typeof parseRecord>> {
+    const idx = this.keys.index(system, token);
+    return parseRecord(await this.redis.hget(idx.key, idx.field));
+  }
+
+  /**
+   * Removes the caller's own entry; a token of another user is left alone. Resolves true when an active
+   * entry was removed. The record is read first: once our lines are gone no line of a claim at or before
+   * that version can come back, so releasing at that version is safe against our own concurrent add.
+   */
+  async remove(userId: string, system: TokenSystem, token: string, opts: { registeredBefore?: number } = {}): Promise<boolean> {
+    const t = tokenOf(system, token);
+    const before = opts.registeredBefore === undefined ? '' : Math.floor(opts.registeredBefore).toString(36);
+    const rec = await this.record(system, t);
+    const userKey = this.keys.user(userId);
+    const removed = (await this.redis.pfUserRemove(userKey, encodeUser(userId), SYSTEM_TAG[system], encodeToken(system, t), before)) === 1;
+    if (removed || before === '') await this.release(userId, system, t, rec.version);
+    return removed;
   }
 
   /** GCM canonical id: the provider says the device now answers to another id. */
   async replaceGcm(userId: string, oldId: string, canonicalId: string): Promise<ReplaceResult> {
-    const r = await this.redis.pfReplaceEntry(this.keys.user(userId), this.keys.owners, userId, `g:${oldId}`, `g:${canonicalId}`);
-    return r === 1 ? 'replaced' : r === 2 ? 'dropped-old' : 'not-found';
+    const old = (await this.gcmEntries(userId)).find((e) => e.registrationId === oldId);
+    if (!old) return 'not-found';
+    await this.remove(userId, 'gcm', oldId);
+    if ((await this.record('gcm', canonicalId)).owner !== '') return 'dropped-old';
+    await this.addGcm(userId, canonicalId, old.registeredAt);
+    return 'replaced';
   }
 
-  /** One round trip (HGETALL) for all of a user's entries; ioredis auto-pipelining batches concurrent calls. */
+  /** One round trip (HGET) for all of a user's entries; ioredis auto-pipelining batches concurrent calls. */
   async entries(userId: string): Promise<UserEntries> {
-    return decodeEntries(await this.redis.call('HGETALL', this.keys.user(userId)) as string[]);
+    return decodeEntries(await this.redis.hget(this.keys.user(userId), encodeUser(userId)));
   }
 
-  /** The entries of several users in one command (one Lua call), in the order given. */
+  /** The entries of several users, in the order given: one command on a single Redis, one per user on a cluster. */
   async entriesOf(userIds: readonly string[]): Promise<UserEntries[]> {
     if (userIds.length === 0) return [];
-    const replies = await this.redis.pfReadEntries(userIds.length, ...userIds.map((u) => this.keys.user(u)));
+    if (this.cluster) return Promise.all(userIds.map((u) => this.entries(u)));
+    const replies = await this.redis.pfReadUsers(userIds.length, ...userIds.map((u) => this.keys.user(u)), ...userIds.map(encodeUser));
     return replies.map(decodeEntries);
   }
 
   /** What a delivery worker reads: the devices of one system for each user given, in that order. */
-  async devicesOf<S extends PushSystem>(system: S, userIds: readonly string[]): Promise<DeviceOf<S>[][]> {
+  async devicesOf<S extends TokenSystem>(system: S, userIds: readonly string[]): Promise<DeviceOf<S>[][]> {
     return (await this.entriesOf(userIds)).map((e) => devicesIn(e, system));
   }
 
-  async apnsEntries(userId: string): Promise<ApnsEntry[]> {
+  async apnsEntries(userId: string): Promise<UserEntries['apns']> {
     return (await this.entries(userId)).apns;
   }
 
-  async gcmEntries(userId: string): Promise<GcmEntry[]> {
+  async gcmEntries(userId: string): Promise<UserEntries['gcm']> {
     return (await this.entries(userId)).gcm;
   }
 
-  async ownerOf(system: PushSystem, token: string): Promise<string | null> {
-    const t = system === 'apns' ? token.toLowerCase() : token;
-    return this.redis.hget(this.keys.owners, `${SYSTEM_TAG[system]}:${t}`);
+  /** Tokens in the owner index (claim records), summed over its buckets: the bench and `registry migrate` count them. */
+  async indexedTokens(): Promise<number> {
+    const lens = await Promise.all(this.keys.allIndexBuckets().map((k) => this.redis.hlen(k)));
+    return lens.reduce((a, b) => a + b, 0);
+  }
+
+  /** The user whose ACTIVE entry holds the token (a claim whose move is not complete does not count). */
+  async ownerOf(system: TokenSystem, token: string): Promise<string | null> {
+    const t = tokenOf(system, token);
+    const { owner } = await this.record(system, t);
+    if (!owner) return null;
+    const e = await this.entries(owner);
+    const held = system === 'apns' ? e.apns.some((x) => x.deviceToken === t) : e.gcm.some((x) => x.registrationId === t);
+    return held ? owner : null;
   }
 }
