@@ -5,7 +5,7 @@ import type { DeliveryJobData } from '@pushfleet/delivery';
 import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
 import { createRedisClient, queueSnapshot, QueueSnapshot, RedisClient, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError, replayDeadLettered } from '@pushfleet/producer';
-import { TokenRegistry } from '@pushfleet/registry';
+import { migrateLegacyRegistry, TokenRegistry } from '@pushfleet/registry';
 import { CliEnv, loadCliEnv, safeRedisTarget } from './cli-env';
 import { sampleEvent } from './cli-samples';
 
@@ -438,7 +438,26 @@ Only the user's own entry is removed (a token that now belongs to someone else i
   },
 };
 
-export const COMMANDS: readonly Command[] = [stats, deadLetterList, deadLetterReplay, deadLetterPurge, sendSample, tokensList, tokensRemove];
+const registryMigrate: Command = {
+  path: ['registry', 'migrate'],
+  synopsis: 'registry migrate [--json]',
+  summary: 'copy the registry from the old single-slot {registry} layout into the sharded one',
+  details: `Reads <prefix>:{registry}:owners and the old user hashes and registers every token to its owner in
+the sharded layout (docs/redis-keys.md), keeping registered_at. Safe to run again: tokens the new layout
+already knows are skipped (so a token re-registered since is never moved back). The old keys stay; delete
+them once every process runs this version. Reports: seen, copied, present (skipped), orphaned (listed in
+owners without an entry), users.`,
+  options: { json },
+  async run(ctx, values) {
+    const redis = await ctx.redis();
+    const report = await migrateLegacyRegistry(redis, await ctx.registry(), ctx.env.prefix);
+    if (values.json) ctx.out(JSON.stringify(report));
+    else ctx.out(`registry migrate: ${report.seen} token(s) in the old layout: ${report.copied} copied (${report.users} user(s)), ${report.present} already present, ${report.orphaned} orphaned`);
+    return EXIT.OK;
+  },
+};
+
+export const COMMANDS: readonly Command[] = [stats, deadLetterList, deadLetterReplay, deadLetterPurge, sendSample, tokensList, tokensRemove, registryMigrate];
 
 // ------------------------------------------------------------------------------------------------- help
 

@@ -1,15 +1,16 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer, Producer } from '@pushfleet/producer';
-import { startOpsServer } from '@pushfleet/observability';
 import { apiProbe, ApiDeps, ApiLimits, createApiApp } from '../../apps/api/src/app';
 import { createUserAuthenticator, UserAuthOptions } from '../../apps/api/src/auth';
 import { apiRedisOptions } from '../../apps/api/src/redis-options';
-import { testRedisUrl, uniquePrefix } from './env';
+import { createRedisClient, RedisClient, startOpsServer } from '@pushfleet/observability';
+import { loadRedisEnv } from '@pushfleet/config';
+import { uniquePrefix } from './env';
+import { currentRedisTarget } from './targets';
 import { TEST_AUTH } from './jwt';
 
 export const TEST_APP_ID = '39JSDKGJ38.de.cospace.app';
@@ -21,7 +22,7 @@ export interface TestApi {
   /** The ops listener (/metrics, /readyz, /healthz). */
   opsUrl: string;
   prefix: string;
-  redis: Redis;
+  redis: RedisClient;
   registry: TokenRegistry;
   producer: Producer;
   metrics: Registry;
@@ -29,20 +30,21 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** The real API app, in-process on port 0, on the run's throwaway Redis under a fresh prefix. */
+/** The real API app, in-process on port 0, on the run's throwaway Redis (or cluster: useRedisTarget) under a fresh prefix. */
 export async function startTestApi(opts: {
   redisUrl?: string; maxTokensPerUser?: number; auth?: UserAuthOptions; name?: string;
   /** Defaults: every limit off (0), so tests that are not about limits are not limited. */
   limits?: Partial<ApiLimits>; trustProxy?: ApiDeps['trustProxy']; admin?: ApiDeps['admin'];
 } = {}): Promise<TestApi> {
   const prefix = uniquePrefix(opts.name ?? 'api');
-  const redis = new Redis(opts.redisUrl ?? testRedisUrl(), apiRedisOptions());
+  const conn = opts.redisUrl ? loadRedisEnv({ REDIS_URL: opts.redisUrl }) : currentRedisTarget().connection;
+  const redis = createRedisClient(conn, apiRedisOptions());
   redis.on('error', () => undefined);
   await redis.connect().catch(() => undefined);
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(s); } });
   const metrics = new Registry();
-  const registry = new TokenRegistry(redis, { prefix, maxTokensPerUser: opts.maxTokensPerUser ?? 50 });
+  const registry = new TokenRegistry(redis, { prefix, maxTokensPerUser: opts.maxTokensPerUser ?? 50, ...conn.registry });
   const producer = createProducer({ connection: redis, prefix, metrics });
   const app = createApiApp({
     redis,

@@ -3,6 +3,7 @@ import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import { startTestApi, call, TestApi, TEST_APP_ID, TEST_INTERNAL_TOKEN } from '../../../test/support/api';
 import { userToken, TEST_JWT_SECRET } from '../../../test/support/jwt';
 import { startRedis } from '../../../test/support/redis-server';
+import { allKeys } from '../../../test/support/targets';
 
 const TOKEN_A = 'A6461732069737D42065496E' + '0'.repeat(35) + 'f39ad';
 const TOKEN_B = 'a6281e62e55932df9ec72829' + '1'.repeat(35) + '5e2d3';
@@ -22,7 +23,7 @@ afterAll(() => api.close());
 const get = (token: string) => call(api, 'GET', '/api/push', { token });
 const post = (token: string, body: unknown) => call(api, 'POST', '/api/push', { token, body });
 const snapshot = async () => {
-  const keys = (await api.redis.keys(`${api.prefix}:*`)).sort();
+  const keys = (await allKeys(api.redis, `${api.prefix}:*`)).sort();
   const out: Record<string, unknown> = {};
   for (const k of keys) if (!k.includes(':rl:')) out[k] = await api.redis.hgetall(k);
   return out;

@@ -3,3 +3,4 @@ export * from './entries';
 export * from './registry';
 export * from './devices';
 export * from './rate-limit';
+export * from './migrate';
