@@ -340,8 +340,8 @@ withYaml('infra YAML', () => {
 describe('Dockerfile', () => {
   const dockerfile = read('infra/docker/Dockerfile');
 
-  test('multi-stage: build with npm ci + npm run build, run on node:22-bookworm-slim with production deps as a non-root user', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+  test('multi-stage: build with npm ci + npm run build, run on node:24-bookworm-slim with production deps as a non-root user', () => {
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
     expect(dockerfile).toMatch(/^FROM \$\{NODE_IMAGE\} AS build$/m);
     expect(dockerfile).toMatch(/^FROM \$\{NODE_IMAGE\} AS runtime$/m);
     expect(dockerfile).toMatch(/npm ci --no-audit --no-fund && npm run build/);

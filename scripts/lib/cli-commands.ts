@@ -7,7 +7,7 @@ import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem,
 import { queueSnapshot, QueueSnapshot, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError, replayDeadLettered } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
-import { CliEnv, loadCliEnv, safeRedisUrl } from './cli-env';
+import { CliEnv, loadCliEnv, redisHostPort, safeRedisUrl } from './cli-env';
 import { sampleEvent } from './cli-samples';
 
 /**
@@ -32,6 +32,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
+  /** The file `npm start` writes with its fleet's REDIS_URL (.pushfleet/env); read when REDIS_URL is unset. */
+  fleetEnvFile?: string;
 }
 
 class UsageError extends Error {}
@@ -57,6 +59,8 @@ class Context {
       maxRetriesPerRequest: 1,
       retryStrategy: (n) => (n > 2 ? null : 200),
     });
+    // Say which Redis (host:port, never a password) and where that came from, on stderr: stdout stays data.
+    this.err(`pushfleet cli: Redis ${redisHostPort(this.env.redisUrl)} (${this.env.source}), prefix ${this.env.prefix}`);
     let lastError: Error | undefined;
     redis.on('error', (e: Error) => { lastError = e; }); // reported where a command fails
     this.redisClient = redis;
@@ -546,7 +550,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   let env: CliEnv;
   try {
-    env = loadCliEnv(io.env);
+    env = loadCliEnv(io.env, io.fleetEnvFile);
   } catch (e) {
     if (e instanceof ConfigError) {
       io.stderr.write(`pushfleet cli: ${e.message}\n`);
