@@ -54,7 +54,7 @@ describe('real responses of the running API conform to the document', () => {
 
   beforeAll(async () => {
     api = await startTestApi({ name: 'openapi' });
-    limited = await startTestApi({ name: 'openapi-limited', rateLimitPerMinute: 1 });
+    limited = await startTestApi({ name: 'openapi-limited', limits: { userPerMinute: 1, authFailuresPerMinute: 1 } });
     down = await startTestApi({ name: 'openapi-down', redisUrl: `redis://127.0.0.1:${await freePort()}` });
   });
   afterAll(async () => {
@@ -65,8 +65,10 @@ describe('real responses of the running API conform to the document', () => {
 
   /** Checks a real answer against the document's response for (path, method, status). */
   async function conforms(target: TestApi, method: string, p: string, opts: Parameters<typeof call>[3] = {}): Promise<number> {
-    const r = await call(target, method, p, opts);
     const op = doc.paths[p]?.[method.toLowerCase()];
+    // Paths served on the ops listener (OPS_PORT) say so with their own `servers`.
+    const onOps = (doc.paths[p]?.servers ?? []).some((s: { url: string }) => s.url.endsWith(':9100'));
+    const r = await call({ url: onOps ? target.opsUrl : target.url }, method, p, opts);
     expect({ route: `${method} ${p}`, documented: Boolean(op) }).toEqual({ route: `${method} ${p}`, documented: true });
     const response = op.responses[String(r.status)];
     expect({ route: `${method} ${p}`, status: r.status, documented: Boolean(response) }).toEqual({ route: `${method} ${p}`, status: r.status, documented: true });
@@ -99,11 +101,12 @@ describe('real responses of the running API conform to the document', () => {
     expect(await conforms(api, 'DELETE', '/api/push', { token })).toBe(405);
     await conforms(limited, 'POST', '/api/push', { token, body: apns });
     expect(await conforms(limited, 'POST', '/api/push', { token, body: apns })).toBe(429);
+    expect(await conforms(limited, 'GET', '/api/push', { token })).toBe(429);
     expect(await conforms(down, 'GET', '/api/push', { token })).toBe(503);
     expect(await conforms(down, 'POST', '/api/push', { token, body: apns })).toBe(503);
   });
 
-  test('/internal/events: 202, 400, 401, 413, 503', async () => {
+  test('/internal/events: 202, 400, 401, 413, 429, 503', async () => {
     const token = TEST_INTERNAL_TOKEN;
     expect(await conforms(api, 'POST', '/internal/events', { token, body: event })).toBe(202);
     expect(await conforms(api, 'POST', '/internal/events', { token, body: { events: [event, { ...event, id: 'evt-1' }] } })).toBe(202);
@@ -112,6 +115,9 @@ describe('real responses of the running API conform to the document', () => {
     expect(await conforms(api, 'POST', '/internal/events', { body: event })).toBe(401);
     expect(await conforms(api, 'POST', '/internal/events', { token, rawBody: JSON.stringify({ events: [event], pad: 'x'.repeat(1100 * 1024) }) })).toBe(413);
     expect(await conforms(down, 'POST', '/internal/events', { token, body: event })).toBe(503);
+    // Failed authentications per address are limited too (AUTH_FAILURES_PER_MINUTE).
+    await conforms(limited, 'POST', '/internal/events', { body: event });
+    expect(await conforms(limited, 'POST', '/internal/events', { body: event })).toBe(429);
   });
 
   test('/healthz, /readyz (up and with Redis down), /metrics', async () => {
@@ -122,7 +128,7 @@ describe('real responses of the running API conform to the document', () => {
   });
 
   test('every response the document lists was produced above', () => {
-    const documented = Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).flatMap(([m, op]) => Object.keys(op.responses).map((s) => `${m} ${p} ${s}`)));
+    const documented = Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).filter(([m]) => m !== 'servers').flatMap(([m, op]) => Object.keys(op.responses).map((s) => `${m} ${p} ${s}`)));
     expect(documented.filter((d) => !seen.has(d))).toEqual([]);
   });
 });

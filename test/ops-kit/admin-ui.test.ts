@@ -104,10 +104,9 @@ withChromium('admin UI in headless chromium', () => {
     await context.close();
   });
 
-  // Skipped on main as of 02b3880: redactJobData only knows the old one-event job shape ({event, tokens}),
-  // so shared jobs ({events: [{event, tokens}]}) show the message text and full tokens. Issue 15 fixes
-  // the redaction; un-skip this test with it.
-  test.skip('the job page shows redacted data: no message text, no full device token (issue 15)', async () => {
+  // Failed on main at 02b3880 (the redaction knew only the old one-event job shape, so shared jobs showed
+  // their message text and full tokens); passes since the allow-list redaction of issue 15 (e955544).
+  test('the job page shows redacted data: no message text, no full device token (issue 15)', async () => {
     const context = await login();
     const page = await context.newPage();
     await page.goto(jobUrl());

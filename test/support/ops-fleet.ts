@@ -21,7 +21,7 @@ export interface OpsFleet {
   internalToken: string;
   adminToken: string;
   processes: FleetProcess[];
-  /** job name (as in infra/prometheus/prometheus.yml) -> host:port serving /metrics. */
+  /** job name (as in infra/prometheus/prometheus.yml) -> host:port serving /metrics (the API: its ops listener). */
   metricsTargets: Record<'api' | 'worker-apns' | 'worker-gcm', string>;
   /** Registers one device per system for a fresh user and delivers `n` events to both; resolves when delivered. */
   traffic(n?: number): Promise<{ owner: string; deviceToken: string; registrationId: string }>;
@@ -61,7 +61,7 @@ export async function startOpsFleet(name: string, o: { apiEnv?: Record<string, s
   const apiUrl = `http://127.0.0.1:${api.port}`;
   return {
     sandbox, prefix, apiUrl, internalToken: INTERNAL, adminToken: ADMIN, processes,
-    metricsTargets: { api: `127.0.0.1:${api.port}`, 'worker-apns': `127.0.0.1:${apns.port}`, 'worker-gcm': `127.0.0.1:${gcm.port}` },
+    metricsTargets: { api: `127.0.0.1:${api.opsPort}`, 'worker-apns': `127.0.0.1:${apns.port}`, 'worker-gcm': `127.0.0.1:${gcm.port}` },
     traffic: (n = 5) => traffic(apiUrl, sandbox, n),
     close,
   };

@@ -10,6 +10,8 @@ import { pushRequestSchema } from './push-routes';
  */
 
 const MAX_EVENTS_PER_BATCH = 1000;
+/** /metrics and /readyz are served on the ops listener (OPS_PORT, default 9100), not the public one. */
+const OPS_SERVERS = [{ url: 'http://127.0.0.1:9100', description: '`npm start` (OPS_PORT): the ops listener, off the public network' }];
 
 const errorItem = z.object({
   path: z.string().describe('dotted path of the offending field; "" for the whole body'),
@@ -61,6 +63,7 @@ const retryAfter = { 'Retry-After': { description: 'seconds to wait before retry
 const common = {
   401: json('unauthorized', 'missing, malformed, expired or wrongly signed credentials', { 'WWW-Authenticate': { schema: { type: 'string' } } }),
   503: json('unavailable', 'Redis down or slow (answered within a second)', retryAfter),
+  429: json('rateLimited', 'over RATE_LIMIT_PER_MINUTE requests by this user, or AUTH_FAILURES_PER_MINUTE failed authentications from this address', retryAfter),
 };
 
 /** A zod schema as an OpenAPI 3.1 (JSON Schema 2020-12) schema object. */
@@ -81,7 +84,7 @@ export function openApiDocument(): Record<string, unknown> {
     400: json('pushInvalid', 'invalid-appid / unknown-appid / invalid-apns-topic, or invalid-request with errors'),
     401: common[401],
     413: json('payloadTooLarge', 'body over 16 KiB'),
-    429: json('rateLimited', 'more than RATE_LIMIT_PER_MINUTE POSTs by this user in the current minute', retryAfter),
+    429: common[429],
     503: common[503],
   };
   const notAllowed = { 405: json('methodNotAllowed', 'only GET and POST', { Allow: { schema: { type: 'string', const: 'GET, POST' } } }) };
@@ -94,7 +97,7 @@ export function openApiDocument(): Record<string, unknown> {
       description: 'Every error body is `{"status":"<kebab-code>", ...}`. Generated from the zod schemas in apps/api and packages/events by `npm run openapi`; README.md "HTTP API" explains each rule.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
-    servers: [{ url: 'http://127.0.0.1:3000', description: '`npm start` (PORT)' }],
+    servers: [{ url: 'http://127.0.0.1:3000', description: '`npm start` (PORT): the public listener' }],
     components: {
       securitySchemes: {
         userJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'user JWT; `sub` is the user id, `exp` required' },
@@ -106,7 +109,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/push': {
         get: {
           operationId: 'listRegistrations', security: [{ userJwt: [] }], summary: 'the caller\'s device tokens and registration ids',
-          responses: { 200: json('pushList', 'the caller\'s registrations'), 401: common[401], 503: common[503] },
+          responses: { 200: json('pushList', 'the caller\'s registrations'), 401: common[401], 429: common[429], 503: common[503] },
         },
         post: {
           operationId: 'changeRegistration', security: [{ userJwt: [] }], summary: 'add or delete one APNs device token or GCM/FCM registration id',
@@ -128,15 +131,18 @@ export function openApiDocument(): Record<string, unknown> {
             400: json('invalidRequest', 'any invalid event rejects the whole batch; errors carry the index'),
             401: common[401],
             413: json('payloadTooLarge', 'body over 1 MiB'),
+            429: common[429],
             503: common[503],
           },
         },
       },
       '/healthz': { get: { operationId: 'healthz', summary: 'the process is up', responses: { 200: json('ok', 'up') } } },
       '/readyz': {
+        servers: OPS_SERVERS,
         get: { operationId: 'readyz', summary: 'Redis answers', responses: { 200: json('ok', 'ready'), 503: json('unavailable', 'Redis does not answer') } },
       },
       '/metrics': {
+        servers: OPS_SERVERS,
         get: {
           operationId: 'metrics', summary: 'Prometheus metrics (docs/operations.md "Metrics catalogue")',
           responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
