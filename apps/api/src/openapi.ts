@@ -72,13 +72,8 @@ function schemaOf(s: z.ZodType, io: 'input' | 'output'): Record<string, unknown>
   return rest;
 }
 
-export function openApiDocument(): Record<string, unknown> {
-  const schemas: Record<string, unknown> = {
-    PushRequest: schemaOf(pushRequestSchema, 'input'),
-    PushEvent: schemaOf(pushEventInputSchema, 'input'),
-    PushEventBatch: schemaOf(eventsBatch, 'input'),
-  };
-  for (const [name, s] of Object.entries(responseSchemas)) schemas[name] = schemaOf(s, 'output');
+/** The paths: every route with every response it can give. */
+function apiPaths(): Record<string, unknown> {
   const pushPost = {
     200: json('empty', 'added, updated or deleted (also when nothing was registered)'),
     400: json('pushInvalid', 'invalid-appid / unknown-appid / invalid-apns-topic, or invalid-request with errors'),
@@ -88,6 +83,59 @@ export function openApiDocument(): Record<string, unknown> {
     503: common[503],
   };
   const notAllowed = { 405: json('methodNotAllowed', 'only GET and POST', { Allow: { schema: { type: 'string', const: 'GET, POST' } } }) };
+  return {
+    '/api/push': {
+      get: {
+        operationId: 'listRegistrations', security: [{ userJwt: [] }], summary: 'the caller\'s device tokens and registration ids',
+        responses: { 200: json('pushList', 'the caller\'s registrations'), 401: common[401], 429: common[429], 503: common[503] },
+      },
+      post: {
+        operationId: 'changeRegistration', security: [{ userJwt: [] }], summary: 'add or delete one APNs device token or GCM/FCM registration id',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PushRequest' } } } },
+        responses: pushPost,
+      },
+      put: { operationId: 'pushPutNotAllowed', summary: 'not allowed (as every method but GET and POST)', responses: notAllowed },
+      delete: { operationId: 'pushDeleteNotAllowed', summary: 'not allowed', responses: notAllowed },
+    },
+    '/internal/events': {
+      post: {
+        operationId: 'publishEvents', security: [{ internalToken: [] }], summary: 'one event, or a batch of 1-1000; all or nothing',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/PushEvent' }, { $ref: '#/components/schemas/PushEventBatch' }] } } },
+        },
+        responses: {
+          202: json('accepted', 'accepted: durably enqueued to the APNs and the GCM queue'),
+          400: json('invalidRequest', 'any invalid event rejects the whole batch; errors carry the index'),
+          401: common[401],
+          413: json('payloadTooLarge', 'body over 1 MiB'),
+          429: common[429],
+          503: common[503],
+        },
+      },
+    },
+    '/healthz': { get: { operationId: 'healthz', summary: 'the process is up', responses: { 200: json('ok', 'up') } } },
+    '/readyz': {
+      servers: OPS_SERVERS,
+      get: { operationId: 'readyz', summary: 'Redis answers', responses: { 200: json('ok', 'ready'), 503: json('unavailable', 'Redis does not answer') } },
+    },
+    '/metrics': {
+      servers: OPS_SERVERS,
+      get: {
+        operationId: 'metrics', summary: 'Prometheus metrics (docs/operations.md "Metrics catalogue")',
+        responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+  };
+}
+
+export function openApiDocument(): Record<string, unknown> {
+  const schemas: Record<string, unknown> = {
+    PushRequest: schemaOf(pushRequestSchema, 'input'),
+    PushEvent: schemaOf(pushEventInputSchema, 'input'),
+    PushEventBatch: schemaOf(eventsBatch, 'input'),
+  };
+  for (const [name, s] of Object.entries(responseSchemas)) schemas[name] = schemaOf(s, 'output');
   return {
     openapi: '3.1.0',
     info: {
@@ -105,49 +153,6 @@ export function openApiDocument(): Record<string, unknown> {
       },
       schemas,
     },
-    paths: {
-      '/api/push': {
-        get: {
-          operationId: 'listRegistrations', security: [{ userJwt: [] }], summary: 'the caller\'s device tokens and registration ids',
-          responses: { 200: json('pushList', 'the caller\'s registrations'), 401: common[401], 429: common[429], 503: common[503] },
-        },
-        post: {
-          operationId: 'changeRegistration', security: [{ userJwt: [] }], summary: 'add or delete one APNs device token or GCM/FCM registration id',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PushRequest' } } } },
-          responses: pushPost,
-        },
-        put: { operationId: 'pushPutNotAllowed', summary: 'not allowed (as every method but GET and POST)', responses: notAllowed },
-        delete: { operationId: 'pushDeleteNotAllowed', summary: 'not allowed', responses: notAllowed },
-      },
-      '/internal/events': {
-        post: {
-          operationId: 'publishEvents', security: [{ internalToken: [] }], summary: 'one event, or a batch of 1-1000; all or nothing',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/PushEvent' }, { $ref: '#/components/schemas/PushEventBatch' }] } } },
-          },
-          responses: {
-            202: json('accepted', 'accepted: durably enqueued to the APNs and the GCM queue'),
-            400: json('invalidRequest', 'any invalid event rejects the whole batch; errors carry the index'),
-            401: common[401],
-            413: json('payloadTooLarge', 'body over 1 MiB'),
-            429: common[429],
-            503: common[503],
-          },
-        },
-      },
-      '/healthz': { get: { operationId: 'healthz', summary: 'the process is up', responses: { 200: json('ok', 'up') } } },
-      '/readyz': {
-        servers: OPS_SERVERS,
-        get: { operationId: 'readyz', summary: 'Redis answers', responses: { 200: json('ok', 'ready'), 503: json('unavailable', 'Redis does not answer') } },
-      },
-      '/metrics': {
-        servers: OPS_SERVERS,
-        get: {
-          operationId: 'metrics', summary: 'Prometheus metrics (docs/operations.md "Metrics catalogue")',
-          responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
-        },
-      },
-    },
+    paths: apiPaths(),
   };
 }
