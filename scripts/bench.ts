@@ -54,15 +54,17 @@ interface Args {
   redisConfig: [string, string][];
   profile: boolean;
   verbose: boolean;
+  /** The GCM worker's transport: FCM HTTP v1 unless `--gcm-transport legacy` (Google shut legacy down). */
+  gcmTransport: 'fcm-v1' | 'legacy';
 }
 
-const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--rounds K] [--ingest-events N] [--apns-inflight N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--profile] [--verbose]';
+const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--rounds K] [--ingest-events N] [--apns-inflight N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--gcm-transport fcm-v1|legacy] [--profile] [--verbose]';
 
 export function parseArgs(argv: string[]): Args {
   const quick = argv.includes('--quick');
   const a: Args = quick
-    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, rounds: 1, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false }
-    : { quick, users: 5000, events: 10_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, rounds: 3, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false };
+    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, rounds: 1, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false, gcmTransport: 'fcm-v1' }
+    : { quick, users: 5000, events: 10_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, rounds: 3, apnsInflight: 1000, redisConfig: [], profile: false, verbose: false, gcmTransport: 'fcm-v1' };
   const positive = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number\n${USAGE}`);
@@ -91,6 +93,10 @@ export function parseArgs(argv: string[]): Args {
       const m = /^([a-z0-9-]+)=(.+)$/.exec(argv[++i] ?? '');
       if (!m) throw new Error(`--redis-config takes name=value\n${USAGE}`);
       a.redisConfig.push([m[1], m[2]]);
+    } else if (f === '--gcm-transport') {
+      const v = argv[++i];
+      if (v !== 'fcm-v1' && v !== 'legacy') throw new Error(`--gcm-transport takes fcm-v1 or legacy\n${USAGE}`);
+      a.gcmTransport = v;
     } else if (f === '--profile') a.profile = true;
     else if (f === '--verbose') a.verbose = true;
     else if (f === '--help' || f === '-h') { console.log(USAGE); process.exit(0); }
@@ -240,6 +246,9 @@ const cpuDelta = (a: Cpu, b: Cpu): Cpu => ({
   redis: round(b.redis - a.redis), bench: round(b.bench - a.bench),
 });
 
+/** The sandbox system a push system's requests are recorded under (GCM: `fcm` for FCM v1, `gcm` for legacy). */
+const sbx = (ctx: Ctx, s: PushSystem) => (s === 'gcm' ? ctx.fleet.gcmSandboxSystem : s);
+
 /** Waits until the sandbox has seen `n` more requests per system than `base`; returns when each got there. */
 async function waitForDeliveries(ctx: Ctx, systems: PushSystem[], base: Record<string, number>, n: number, timeoutMs: number, what: string, failed?: () => Error | undefined): Promise<Partial<Record<PushSystem, number>>> {
   const done: Partial<Record<PushSystem, number>> = {};
@@ -249,11 +258,11 @@ async function waitForDeliveries(ctx: Ctx, systems: PushSystem[], base: Record<s
     if (e) throw e;
     const t = ctx.fleet.sandbox.recorder.totals();
     const now = performance.now();
-    for (const s of systems) if (done[s] === undefined && t[s] - base[s] >= n) done[s] = now;
+    for (const s of systems) if (done[s] === undefined && t[sbx(ctx, s)] - base[sbx(ctx, s)] >= n) done[s] = now;
     return systems.every((s) => done[s] !== undefined);
   }, timeoutMs, () => {
     const t = ctx.fleet.sandbox.recorder.totals();
-    return `${what}: ${systems.map((s) => `${s} ${t[s] - base[s]}/${n}`).join(', ')}`;
+    return `${what}: ${systems.map((s) => `${s} ${t[sbx(ctx, s)] - base[sbx(ctx, s)]}/${n}`).join(', ')}`;
   }, 2);
   return done;
 }
@@ -279,7 +288,7 @@ async function throughput(ctx: Ctx, label: string, systems: PushSystem[], events
       const seconds = (done[s]! - t0) / 1000;
       perSystem[s] = {
         seconds: round(seconds), perSecond: Math.round(events.length / seconds),
-        requests: after.requests[s] - base.requests[s], succeeded: after.succeeded[s] - base.succeeded[s],
+        requests: after.requests[sbx(ctx, s)] - base.requests[sbx(ctx, s)], succeeded: after.succeeded[sbx(ctx, s)] - base.succeeded[sbx(ctx, s)],
       };
       if (perSystem[s]!.succeeded < events.length) console.warn(`[bench] ${label}: ${s} answered ${perSystem[s]!.succeeded} of ${events.length} requests with success (byReason ${JSON.stringify(after.byReason)})`);
     }
@@ -304,11 +313,12 @@ async function latency(ctx: Ctx, rate: number, duration: number, offset: number)
   let unmatched = 0;
   const listener = (e: RecordedRequest) => {
     const now = performance.now();
-    if (e.system !== 'apns' && e.system !== 'gcm') return;
-    const q = fifo[e.system].get(e.token);
+    const system: PushSystem | undefined = e.system === 'apns' ? 'apns' : e.system === ctx.fleet.gcmSandboxSystem ? 'gcm' : undefined;
+    if (!system) return;
+    const q = fifo[system].get(e.token);
     const t = q?.shift();
     if (t === undefined) unmatched++;
-    else lat[e.system].push(now - t);
+    else lat[system].push(now - t);
   };
   const push = (m: Map<string, number[]>, k: string, t: number) => {
     const q = m.get(k);
@@ -417,8 +427,10 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
     redis,
     verbose: args.verbose,
     apnsNodeArgs: args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : undefined,
+    gcmTransport: args.gcmTransport,
     onResource: (name, close) => res.add(name, close),
   });
+  if (args.gcmTransport === 'legacy') console.warn('[bench] GCM_TRANSPORT=legacy as asked: Google shut the legacy GCM API down; FCM HTTP v1 is the default');
   res.add('fleet output', async () => { if (process.exitCode) console.error(`[bench] last output of the fleet:\n${fleet.recentOutput()}`); });
   details.workers = {
     APNS_CONCURRENCY: fleet.apnsEnv.APNS_CONCURRENCY, APNS_CONNECTIONS: fleet.apnsEnv.APNS_CONNECTIONS, APNS_MAX_INFLIGHT: fleet.apnsEnv.APNS_MAX_INFLIGHT,

@@ -8,7 +8,8 @@ import { redisEnv } from '@pushfleet/config';
 import { startSandbox } from '@pushfleet/sandbox';
 import { redisServerBinary, startRedis, ThrowawayRedis } from './lib/redis-server';
 import { ROOT, startProcess, waitForHttp, ManagedProcess } from './lib/processes';
-import { createDemoSecrets, demoAuthEnv, demoUserToken, DEMO_API_OPS_PORT, DEMO_APP_ID } from './lib/demo-config';
+import fs from 'node:fs';
+import { createDemoSecrets, createDemoServiceAccount, demoAuthEnv, demoUserToken, writeFleetEnv, DEMO_API_OPS_PORT, DEMO_APP_ID } from './lib/demo-config';
 
 const env = process.env;
 const num = (v: string | undefined, d: number) => (v ? Number(v) : d);
@@ -41,11 +42,17 @@ async function main(): Promise<void> {
     gcmApiKeys: [secrets.gcmApiKey],
     logger: pino({ level: 'warn' }),
   });
-  console.log(`[start] sandbox: APNs ${sandbox.apns.productionUrl} (production) ${sandbox.apns.developmentUrl} (development), GCM ${sandbox.google.legacyUrl}, admin ${sandbox.adminUrl}`);
+  // FCM HTTP v1 (the only Google API still served): a service account the sandbox's OAuth server trusts.
+  const account = createDemoServiceAccount(path.join(stateDir, 'demo'), sandbox.google.tokenUri);
+  sandbox.credentials.addFcmServiceAccount(account);
+  console.log(`[start] sandbox: APNs ${sandbox.apns.productionUrl} (production) ${sandbox.apns.developmentUrl} (development), FCM v1 ${sandbox.google.fcmBaseUrl} (OAuth ${sandbox.google.tokenUri}), admin ${sandbox.adminUrl}`);
 
   // The fleet's Redis variables (README "Redis connection") pass through: REDIS_CLUSTER_NODES switches every process to the cluster.
-  const redisVars = Object.fromEntries(Object.keys(redisEnv).flatMap((k) => (env[k] ? [[k, env[k] as string]] : [])));
-  const common = { ...redisVars, ...(redisUrl ? { REDIS_URL: redisUrl } : {}), LOG_LEVEL: env.LOG_LEVEL ?? 'info', PUSH_APPS_FILE: secrets.pushAppsFile };
+  const redisVars: Record<string, string> = Object.fromEntries(Object.keys(redisEnv).flatMap((k) => (env[k] ? [[k, env[k] as string]] : [])));
+  if (redisUrl) redisVars.REDIS_URL = redisUrl;
+  const prefix = env.PUSHFLEET_PREFIX ?? 'pushfleet';
+  const common = { ...redisVars, PUSHFLEET_PREFIX: prefix, LOG_LEVEL: env.LOG_LEVEL ?? 'info', PUSH_APPS_FILE: secrets.pushAppsFile };
+  const fleetEnv = writeFleetEnv(stateDir, { ...redisVars, PUSHFLEET_PREFIX: prefix });
   children.push(startProcess('api', 'apps/api/dist/main.js', {
     ...common, PORT: String(apiPort), HOST: '127.0.0.1', OPS_PORT: String(DEMO_API_OPS_PORT), OPS_HOST: '127.0.0.1', ...demoAuthEnv(secrets),
     INTERNAL_API_TOKENS: secrets.internalToken, ADMIN_TOKENS: secrets.adminToken, GCM_SENDER_ID: '4815162342',
@@ -56,7 +63,7 @@ async function main(): Promise<void> {
   }));
   children.push(startProcess('worker-gcm', 'apps/worker-gcm/dist/main.js', {
     ...common, METRICS_PORT: '9102', METRICS_HOST: '127.0.0.1',
-    GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey, GCM_LEGACY_URL: sandbox.google.legacyUrl, GCM_CA_FILE: sandbox.caFile,
+    GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: account.file, FCM_BASE_URL: sandbox.google.fcmBaseUrl, GCM_CA_FILE: sandbox.caFile,
   }));
 
   let stopping = false;
@@ -67,6 +74,7 @@ async function main(): Promise<void> {
     await Promise.all(children.map((c) => c.stop()));
     await sandbox.close();
     await redis?.stop();
+    fs.rmSync(fleetEnv, { force: true });
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
@@ -89,13 +97,13 @@ async function main(): Promise<void> {
   const started = Date.now();
   const res = await post('/internal/events', secrets.internalToken, { message: 'chat_message', owner: secrets.userId, chat: '52a9fd3c-8aad-11e0-9138-0024e8f90cc0', uuid: 'c1aa1566-84d7-11e2-a7a8-0024e8f90cc0', time: Math.floor(Date.now() / 1000), user: '1de7257a-4f34-11e0-ab6e-0024e8f90cc1', user_name: 'John Doe', type: 'text', text: 'Hello from pushfleet' });
   const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && (sandbox.recorder.countFor(deviceToken, 'apns') === 0 || sandbox.recorder.countFor(registrationId, 'gcm') === 0)) {
+  while (Date.now() < deadline && (sandbox.recorder.countFor(deviceToken, 'apns') === 0 || sandbox.recorder.countFor(registrationId, 'fcm') === 0)) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const apnsOk = sandbox.recorder.countFor(deviceToken, 'apns') > 0;
-  const gcmOk = sandbox.recorder.countFor(registrationId, 'gcm') > 0;
-  if (res.status === 202 && apnsOk && gcmOk) console.log(`[start] self-check: a chat_message reached the APNs and GCM sandboxes in ${Date.now() - started} ms`);
-  else console.error(`[start] self-check FAILED: POST /internal/events ${res.status}, APNs delivered ${apnsOk}, GCM delivered ${gcmOk}`);
+  const gcmOk = sandbox.recorder.countFor(registrationId, 'fcm') > 0;
+  if (res.status === 202 && apnsOk && gcmOk) console.log(`[start] self-check: a chat_message reached the APNs and FCM v1 sandboxes in ${Date.now() - started} ms`);
+  else console.error(`[start] self-check FAILED: POST /internal/events ${res.status}, APNs delivered ${apnsOk}, FCM v1 delivered ${gcmOk}`);
 
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   console.log(`
@@ -103,7 +111,8 @@ pushfleet is running. Everything below is local; secrets were generated for this
 
   API          ${api}            (metrics ${apiOps}/metrics)
   APNs worker  http://127.0.0.1:9101/metrics
-  GCM worker   http://127.0.0.1:9102/metrics
+  GCM worker   http://127.0.0.1:9102/metrics   (FCM HTTP v1)
+  CLI          npm run cli -- stats   (reads ${path.relative(ROOT, fleetEnv)}: this fleet's Redis)
   Sandbox      deliveries: curl -s ${sandbox.adminUrl}/deliveries?limit=5
   Admin UI     ${api}/admin/queues   (user: admin, password: the ADMIN token below)
 

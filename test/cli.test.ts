@@ -5,7 +5,12 @@ import { EVENT_TYPES, parsePushEventInput, PushJobData, QUEUE_NAMES } from '@pus
 import { tokenRef } from '@pushfleet/observability';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { COMMANDS, EXIT, runCli } from '../scripts/lib/cli-commands';
+import { loadCliEnv, safeRedisTarget } from '../scripts/lib/cli-env';
+import { writeFleetEnv } from '../scripts/lib/demo-config';
 import { testRedisUrl, uniquePrefix, waitFor } from './support/env';
 import { freePort } from './support/redis-server';
 
@@ -25,10 +30,11 @@ let registry: TokenRegistry;
 
 interface Run { code: number; out: string; err: string }
 
-async function cli(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<Run> {
+async function cli(args: string[], extraEnv: Record<string, string | undefined> = {}, fleetEnvFile?: string): Promise<Run> {
   let out = '';
   let err = '';
   const code = await runCli(args, {
+    fleetEnvFile,
     env: { ...env, ...extraEnv },
     stdout: { write: (s: string) => { out += s; } },
     stderr: { write: (s: string) => { err += s; } },
@@ -160,6 +166,38 @@ describe('help and usage', () => {
     expect(r.err).toMatch(/ECONNREFUSED/);
     expect(r.err).not.toContain('hunter2');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('which Redis', () => {
+  let dir: string;
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-cli-env-')); });
+  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+  test('without REDIS_URL: the running fleet\'s .pushfleet/env (as npm start writes it), and says so', async () => {
+    const file = writeFleetEnv(dir, { REDIS_URL: testRedisUrl(), PUSHFLEET_PREFIX: prefix });
+    await producer.publish(chat());
+    const r = await cli(['stats', '--json'], { REDIS_URL: undefined, PUSHFLEET_PREFIX: undefined }, file);
+    expect(r.code).toBe(EXIT.OK);
+    const { port } = new URL(testRedisUrl());
+    expect(r.err).toContain(`Redis redis://127.0.0.1:${port} (${file}), prefix ${prefix}`);
+    expect((JSON.parse(r.out) as { queue: string; waiting: number }[]).find((x) => x.queue === 'apns')?.waiting).toBeGreaterThanOrEqual(1);
+    await emptyQueues();
+  });
+
+  test('REDIS_URL wins over the file; the password is never printed', async () => {
+    const file = writeFleetEnv(dir, { REDIS_URL: 'redis://127.0.0.1:1', PUSHFLEET_PREFIX: 'elsewhere' });
+    const url = new URL(testRedisUrl());
+    url.password = 'hunter2';
+    const r = await cli(['stats'], { REDIS_URL: url.toString() }, file);
+    expect(r.err).toContain(`Redis redis://:***@127.0.0.1:${url.port} (REDIS_URL), prefix ${prefix}`);
+    expect(r.err + r.out).not.toContain('hunter2');
+  });
+
+  test('no REDIS_URL and no file: the default, named as such (not connected: 6379 is not ours)', () => {
+    const e = loadCliEnv({}, path.join(dir, 'absent'));
+    expect({ target: safeRedisTarget(e.redis), source: e.source, prefix: e.prefix })
+      .toEqual({ target: 'redis://127.0.0.1:6379', source: 'default', prefix: 'pushfleet' });
   });
 });
 

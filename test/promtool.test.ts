@@ -329,8 +329,10 @@ withYaml('infra YAML', () => {
   test('Grafana provisioning: the datasource uid the dashboard uses, the dashboards folder compose mounts', () => {
     const ds = docs('infra/grafana/provisioning/datasources/prometheus.yaml')[0].datasources[0];
     const dash = JSON.parse(read('infra/grafana/dashboards/pushfleet.json'));
+    // Panels name the datasource through the dashboard's `datasource` variable; it defaults to the provisioned uid.
     const uids = new Set(dash.panels.filter((p: any) => p.datasource).map((p: any) => p.datasource.uid));
-    expect([...uids]).toEqual([ds.uid]);
+    expect([...uids]).toEqual(['${datasource}']);
+    expect(dash.templating.list.find((v: any) => v.name === 'datasource')?.current?.value).toBe(ds.uid);
     const provider = docs('infra/grafana/provisioning/dashboards/pushfleet.yaml')[0].providers[0];
     const compose = docs('infra/compose.yaml')[0];
     expect(compose.services.grafana.volumes).toContain(`./grafana/dashboards:${provider.options.path}:ro`);
@@ -340,8 +342,8 @@ withYaml('infra YAML', () => {
 describe('Dockerfile', () => {
   const dockerfile = read('infra/docker/Dockerfile');
 
-  test('multi-stage: build with npm ci + npm run build, run on node:22-bookworm-slim with production deps as a non-root user', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+  test('multi-stage: build with npm ci + npm run build, run on node:24-bookworm-slim with production deps as a non-root user', () => {
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
     expect(dockerfile).toMatch(/^FROM \$\{NODE_IMAGE\} AS build$/m);
     expect(dockerfile).toMatch(/^FROM \$\{NODE_IMAGE\} AS runtime$/m);
     expect(dockerfile).toMatch(/npm ci --no-audit --no-fund && npm run build/);

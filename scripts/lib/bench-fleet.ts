@@ -9,7 +9,7 @@ import { startSandbox, Sandbox } from '@pushfleet/sandbox';
 import { ApnsWorkerEnv, GcmWorkerEnv, loadApnsWorkerEnv, loadGcmWorkerEnv } from '@pushfleet/config';
 import { freePort, ThrowawayRedis } from './redis-server';
 import { ManagedProcess, ROOT, startProcess, waitForHttp } from './processes';
-import { createDemoSecrets, demoAuthEnv, demoUserToken, DEMO_APP_ID, DemoSecrets } from './demo-config';
+import { createDemoSecrets, createDemoServiceAccount, demoAuthEnv, demoUserToken, DEMO_APP_ID, DemoSecrets } from './demo-config';
 import type { BenchUser } from './bench-data';
 import { pool } from './bench-util';
 
@@ -32,6 +32,8 @@ export interface Fleet {
   /** The workers' effective settings (defaults from the config schemas, plus TUNING_VARS). */
   apnsEnv: ApnsWorkerEnv;
   gcmEnv: GcmWorkerEnv;
+  /** The sandbox system the GCM worker's requests are recorded under: `fcm` (v1) or `gcm` (legacy). */
+  gcmSandboxSystem: 'fcm' | 'gcm';
   /** Throws when a fleet process has exited. */
   assertAlive(): void;
   /** Last lines each process printed (shown when the bench fails). */
@@ -45,6 +47,8 @@ export interface FleetOptions {
   apnsNodeArgs?: string[];
   /** Relay the processes' output instead of keeping the last lines. */
   verbose?: boolean;
+  /** The GCM worker's transport: FCM HTTP v1 by default; `legacy` (shut down by Google) only when asked for. */
+  gcmTransport?: 'fcm-v1' | 'legacy';
   /** Called with every resource to release, as soon as it exists (teardown also on a failed start). */
   onResource: (name: string, close: () => Promise<void>) => void;
 }
@@ -64,7 +68,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const tuning: Record<string, string> = {};
   for (const k of TUNING_VARS) if (process.env[k]) tuning[k] = process.env[k] as string;
   const apnsEnv = loadApnsWorkerEnv({ ...tuning, PUSH_APPS_FILE: secrets.pushAppsFile });
-  const gcmEnv = loadGcmWorkerEnv({ ...tuning, GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey });
+  const legacy = o.gcmTransport === 'legacy';
+  const account = createDemoServiceAccount(dir, sandbox.google.tokenUri);
+  sandbox.credentials.addFcmServiceAccount(account);
+  const gcmTransportEnv: Record<string, string> = legacy
+    ? { GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey, GCM_LEGACY_URL: sandbox.google.legacyUrl }
+    : { GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: account.file, FCM_BASE_URL: sandbox.google.fcmBaseUrl };
+  const gcmEnv = loadGcmWorkerEnv({ ...tuning, ...gcmTransportEnv });
 
   const [apiPort, apiOpsPort, apnsMetrics, gcmMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const common = { REDIS_URL: o.redis.url, PUSHFLEET_PREFIX: BENCH_PREFIX, LOG_LEVEL: 'warn', PUSH_APPS_FILE: secrets.pushAppsFile };
@@ -97,7 +107,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   }, o.apnsNodeArgs);
   const wg = start('worker-gcm', 'apps/worker-gcm/dist/main.js', {
     ...common, ...tuning, METRICS_PORT: String(gcmMetrics), METRICS_HOST: '127.0.0.1',
-    GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey, GCM_LEGACY_URL: sandbox.google.legacyUrl, GCM_CA_FILE: sandbox.caFile,
+    ...gcmTransportEnv, GCM_CA_FILE: sandbox.caFile,
   });
 
   const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -120,6 +130,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     children,
     apnsEnv,
     gcmEnv,
+    gcmSandboxSystem: legacy ? 'gcm' : 'fcm',
     assertAlive() {
       for (const c of children) {
         if (c.child.exitCode !== null || c.child.signalCode !== null) throw new Error(`${c.name} exited (${c.child.exitCode ?? c.child.signalCode}) during the bench`);

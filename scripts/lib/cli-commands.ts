@@ -31,6 +31,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
+  /** The file `npm start` writes with its fleet's REDIS_URL (.pushfleet/env); read when REDIS_URL is unset. */
+  fleetEnvFile?: string;
 }
 
 class UsageError extends Error {}
@@ -56,6 +58,8 @@ class Context {
       maxRetriesPerRequest: 1,
       retryStrategy: (n) => (n > 2 ? null : 200),
     });
+    // Say which Redis (host:port, never a password) and where that came from, on stderr: stdout stays data.
+    this.err(`pushfleet cli: Redis ${safeRedisTarget(this.env.redis)} (${this.env.source}), prefix ${this.env.prefix}`);
     let lastError: Error | undefined;
     redis.on('error', (e: Error) => { lastError = e; }); // reported where a command fails
     this.redisClient = redis;
@@ -565,7 +569,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   let env: CliEnv;
   try {
-    env = loadCliEnv(io.env);
+    env = loadCliEnv(io.env, io.fleetEnvFile);
   } catch (e) {
     if (e instanceof ConfigError) {
       io.stderr.write(`pushfleet cli: ${e.message}\n`);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { generateApnsKey } from '@pushfleet/sandbox';
+import { generateApnsKey, generateServiceAccount } from '@pushfleet/sandbox';
 
 export const DEMO_APP_ID = '39JSDKGJ38.de.cospace.app';
 /** The `iss` / `aud` of the demo's user JWTs, required by the API (AUTH_JWT_ISSUER / AUTH_JWT_AUDIENCE). */
@@ -10,6 +10,7 @@ export const DEMO_JWT_ISSUER = 'https://id.pushfleet.local';
 export const DEMO_JWT_AUDIENCE = 'pushfleet';
 /** The API's /metrics and /readyz in the demo (OPS_PORT; the workers use 9101 and 9102). */
 export const DEMO_API_OPS_PORT = 9100;
+export const DEMO_FCM_PROJECT = 'pushfleet-demo';
 
 export interface DemoSecrets {
   jwtSecret: string;
@@ -54,4 +55,24 @@ export function demoAuthEnv(secrets: DemoSecrets): Record<string, string> {
 export async function demoUserToken(secrets: DemoSecrets, userId = secrets.userId, lifetime = '24h'): Promise<string> {
   return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer(DEMO_JWT_ISSUER).setAudience(DEMO_JWT_AUDIENCE)
     .setIssuedAt().setExpirationTime(lifetime).sign(new TextEncoder().encode(secrets.jwtSecret));
+}
+
+/**
+ * A fresh Google service account for FCM HTTP v1 whose OAuth grants the sandbox's token endpoint
+ * (`tokenUri`) accepts once `publicKeyPem` is registered: the key file is written under `dir` (mode 0600,
+ * git-ignored), as an operator would download it from the Google Cloud console.
+ */
+export function createDemoServiceAccount(dir: string, tokenUri: string): { file: string; clientEmail: string; publicKeyPem: string; projectId: string } {
+  const account = generateServiceAccount({ projectId: DEMO_FCM_PROJECT, tokenUri });
+  const file = path.join(dir, 'fcm-service-account.json');
+  fs.writeFileSync(file, JSON.stringify(account.json, null, 2), { mode: 0o600 });
+  return { file, clientEmail: account.clientEmail, publicKeyPem: account.publicKeyPem, projectId: account.projectId };
+}
+
+/** The running fleet's connection settings, for the operator CLI (scripts/lib/cli-env.ts reads them). */
+export function writeFleetEnv(stateDir: string, vars: Record<string, string>): string {
+  const file = path.join(stateDir, 'env');
+  const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  fs.writeFileSync(file, `# written by npm start for npm run cli; removed when the fleet stops\n${lines.join('\n')}\n`, { mode: 0o600 });
+  return file;
 }

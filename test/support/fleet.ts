@@ -38,6 +38,19 @@ export async function startApnsWorkerProcess(o: { redisUrl: string; prefix: stri
   return Object.assign(p, { logs, port });
 }
 
+/** A compiled GCM worker process on FCM HTTP v1 against the sandbox (its FCM v1 endpoint and OAuth server). */
+export async function startGcmWorkerProcess(o: { redisUrl: string; prefix: string; sandbox: Sandbox; serviceAccountFile: string }): Promise<FleetProcess> {
+  const port = await freePort();
+  const logs: string[] = [];
+  const p = startProcess('worker-gcm', 'apps/worker-gcm/dist/main.js', {
+    REDIS_URL: o.redisUrl, PUSHFLEET_PREFIX: o.prefix, METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1',
+    GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: o.serviceAccountFile, FCM_BASE_URL: o.sandbox.google.fcmBaseUrl, GCM_CA_FILE: o.sandbox.caFile,
+    RETRY_BASE_DELAY_MS: '50', LOG_LEVEL: 'info',
+  }, { quiet: true, onLine: (l) => logs.push(l) });
+  await ready(p, `http://127.0.0.1:${port}/readyz`, logs);
+  return Object.assign(p, { logs, port });
+}
+
 async function ready(p: ManagedProcess, url: string, logs: string[]): Promise<void> {
   try {
     await waitForHttp(url, 20_000, p);

@@ -18,7 +18,7 @@ const APNS_TOPIC_RE = /^[a-zA-Z0-9.-]{5,100}$/;
 
 // The spec's POST /api/push body. Fields that do not belong to the chosen system/action are ignored
 // (clients send them), fields that do are validated with the spec's regexes.
-const pushRequestSchema = z.discriminatedUnion('system', [
+export const pushRequestSchema = z.discriminatedUnion('system', [
   z.object({
     system: z.literal('gcm'),
     action: z.enum(['add', 'delete']),

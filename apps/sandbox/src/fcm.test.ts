@@ -93,6 +93,29 @@ describe('OAuth2 token endpoint', () => {
   });
 });
 
+describe('OAuth2 token endpoint behind another name (compose: https://sandbox:4443/token)', () => {
+  it('accepts assertions addressed to a name in serverNames, still refuses other audiences', async () => {
+    const named = await startSandbox({ serverNames: ['sandbox'] });
+    try {
+      const port = new URL(named.google.tokenUri).port;
+      const sa = generateServiceAccount({ projectId: PROJECT, tokenUri: `https://sandbox:${port}/token` });
+      named.credentials.addFcmServiceAccount(sa);
+      const post = async (aud: string) => {
+        const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: await assertion(sa, { aud }) }).toString();
+        return new Promise<number>((resolve, reject) => {
+          const req = https.request(named.google.tokenUri, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ca: named.caPem }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+          req.on('error', reject);
+          req.end(form);
+        });
+      };
+      expect(await post(`https://sandbox:${port}/token`)).toBe(200);
+      expect(await post(`https://elsewhere:${port}/token`)).toBe(400);
+    } finally {
+      await named.close();
+    }
+  });
+});
+
 describe('FCM HTTP v1', () => {
   it('accepts a message over HTTP/2 and records it; the access token is reused', async () => {
     const grants = sandbox.recorder.oauthGrants;

@@ -206,7 +206,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const h = urlHost(host);
   const tokenUri = `https://${h}:${googlePort}/token`;
   credentials.tokenUri = tokenUri;
-  for (const n of new Set([h, 'localhost', '127.0.0.1', '[::1]'])) {
+  // Also the names it serves under (compose: https://sandbox:4443/token is the service account's token_uri).
+  for (const n of new Set([h, 'localhost', '127.0.0.1', '[::1]', ...(opts.serverNames ?? []).map(urlHost)])) {
     credentials.tokenAudiences.add(`https://${n}:${googlePort}/token`);
     credentials.tokenAudiences.add(`http://${n}:${googlePort}/token`);
   }

@@ -29,6 +29,9 @@ function createTransport(env: GcmWorkerEnv, metrics: DeliveryMetrics, logger: Lo
   }
   const projectId = env.FCM_PROJECT_ID ?? serviceAccount.project_id;
   if (!projectId) throw new ConfigError(['FCM_PROJECT_ID: required when the service account file has no project_id']);
+  // Export the failure counter from start-up, so the dashboard's credential panel reads 0, not "No data"
+  // (caught by test/ops-kit/prometheus-live.test.ts).
+  metrics.credentialFailures.inc({ system: 'gcm' }, 0);
   return new FcmV1Transport({
     auth: new FcmAuth({ serviceAccount, ca, metrics, timeoutMs: env.GCM_REQUEST_TIMEOUT_MS }),
     projectId,
