@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { summarizeProfile } from '../scripts/lib/bench-profile';
+import { summarizeProfile } from '../scripts/bench/profile';
 
 // A synthetic .cpuprofile, 100 ms per sample: "early" busy for 800 ms in second 0, idle until 2 s, then
 // "late" busy for 1000 ms in second 2.
@@ -29,4 +29,13 @@ test('summarizes self time by function and module, and keeps only a window of se
   expect(late.functions.map((f) => [f.name, f.percent])).toEqual([['late', 100]]);
   expect(late.busyMs).toBe(1000);
   expect(late.busyBySecond).toEqual(all.busyBySecond);
+});
+
+test('cuts a profile to a window given on the monotonic clock (microseconds), as the bench records its phases', () => {
+  const file = writeProfile();
+  // startTime is 0 here: "late" is sampled from 2.05 s on.
+  const late = summarizeProfile(file, 20, { from: 2_000_000, to: 3_100_000, absoluteUs: true });
+  expect(late.functions.map((f) => [f.name, f.percent])).toEqual([['late', 100]]);
+  const early = summarizeProfile(file, 20, { from: 0, to: 900_000, absoluteUs: true });
+  expect(early.functions.map((f) => f.name)).toEqual(['early']);
 });

@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { loadRedisEnv } from '@pushfleet/config';
 import { createRedisClient, RedisClient } from '@pushfleet/observability';
 import { TokenRegistry } from './registry';
-import { benchUsers } from '../../../scripts/lib/bench-data';
+import { benchUsers } from '../../../scripts/bench/data';
 import { DEMO_APP_ID } from '../../../scripts/lib/demo-config';
 import { startRedis, ThrowawayRedis } from '../../../scripts/lib/redis-server';
 import { startRedisCluster, ThrowawayCluster } from '../../../scripts/lib/redis-cluster';

@@ -1,4 +1,4 @@
-// Small helpers shared by scripts/bench.ts and scripts/bench-baseline.ts.
+// Small helpers shared by scripts/bench/main.ts and scripts/bench/baseline.ts.
 import type { Redis } from 'ioredis';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -71,14 +71,17 @@ export function promValue(text: string, name: string): number {
   return found ? sum : NaN;
 }
 
-/** CPU seconds of a pushfleet process from its /metrics (pushfleet_process_cpu_seconds_total). */
-export async function scrapeCpuSeconds(metricsUrl: string): Promise<number> {
+/** One metric of a pushfleet process's /metrics, summed over its series. */
+export async function scrapeMetric(metricsUrl: string, name: string): Promise<number> {
   const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
   if (res.status !== 200) throw new Error(`${metricsUrl} answered ${res.status}`);
-  const v = promValue(await res.text(), 'pushfleet_process_cpu_seconds_total');
-  if (!Number.isFinite(v)) throw new Error(`${metricsUrl} has no pushfleet_process_cpu_seconds_total`);
+  const v = promValue(await res.text(), name);
+  if (!Number.isFinite(v)) throw new Error(`${metricsUrl} has no ${name}`);
   return v;
 }
+
+/** CPU seconds of a pushfleet process from its /metrics (pushfleet_process_cpu_seconds_total). */
+export const scrapeCpuSeconds = (metricsUrl: string): Promise<number> => scrapeMetric(metricsUrl, 'pushfleet_process_cpu_seconds_total');
 
 /** Rounds to `digits` significant-ish decimals for display and JSON. */
 export function round(x: number, digits = 3): number {

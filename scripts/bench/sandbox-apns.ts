@@ -3,20 +3,20 @@
  * 200 path with a fixed number of streams in flight, and reports requests/s plus the sandbox's own CPU time
  * per request (the sandbox runs in a forked child process, i.e. on one core).
  *
- *   node apps/sandbox/dist/bench-apns.js [--requests 50000] [--concurrency 1000] [--sessions 1]
+ *   node scripts/dist/bench/sandbox-apns.js [--requests 50000] [--concurrency 1000] [--sessions 1]
  *                                        [--clients 1] [--tokens 10000] [--no-record] [--client http2|frames]
  *                                        [--server-cpu N]
  *
  * --client http2 (default) uses node:http2; --client frames uses a minimal frame-writing HTTP/2 client
- * (bench-h2-frames.ts) that needs far less CPU, so the wall-clock figure shows the sandbox's ceiling.
+ * (h2-frames.ts) that needs far less CPU, so the wall-clock figure shows the sandbox's ceiling.
  * --clients > 1 forks that many client processes (the client side is the bottleneck on small machines).
  * --server-cpu N pins the sandbox to CPU N (Linux taskset), so "one core" is literal.
  */
 import { fork, spawn, ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import http2 from 'node:http2';
-import { blastFrames } from './bench-h2-frames';
-import { generateApnsKey, signApnsProviderToken, startSandbox } from './index';
+import { blastFrames } from './h2-frames';
+import { generateApnsKey, signApnsProviderToken, startSandbox } from '@pushfleet/sandbox';
 
 type ClientKind = 'http2' | 'frames';
 interface Args { requests: number; concurrency: number; sessions: number; clients: number; tokens: number; record: boolean; client: ClientKind; serverCpu?: number }

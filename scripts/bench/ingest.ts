@@ -9,7 +9,7 @@ import {
   QUEUE_NAMES,
   parsePushEventInput,
 } from '@pushfleet/events';
-import { ADD_BULK_CHUNK, BulkJob, buildJobs, createProducer } from './producer';
+import { ADD_BULK_CHUNK, BulkJob, buildJobs, createProducer } from '@pushfleet/producer';
 
 export interface BenchIngestOptions {
   /** A Redis the benchmark may fill (it removes its queues afterwards); use a throwaway one. */
@@ -195,7 +195,7 @@ async function removePrefixes(redis: Redis, prefixes: string[]): Promise<void> {
   }
 }
 
-// `node packages/producer/dist/bench-ingest.js redis://127.0.0.1:6390 20000 [batchSize] [concurrency]`
+// `node scripts/dist/bench/ingest.js redis://127.0.0.1:6390 20000 [batchSize] [concurrency]`
 if (require.main === module) {
   const [url, events, batchSize, concurrency] = process.argv.slice(2);
   if (!url) {

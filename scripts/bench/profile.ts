@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Top self time of a V8 .cpuprofile (node --cpu-prof), by function and by module.
 //
-//   node scripts/dist/lib/bench-profile.js <file.cpuprofile> [--top 25]
+//   node scripts/dist/bench/profile.js <file.cpuprofile> [--top 25]
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -45,10 +45,11 @@ function moduleOf(url: string, fn: string): string {
 }
 
 /**
- * `window` (seconds since the profile started) keeps only the samples taken then, e.g. one bench phase;
+ * `window` (seconds since the profile started, or with `absoluteUs` microseconds of the monotonic clock,
+ * which V8 and process.hrtime share) keeps only the samples taken then, e.g. one bench phase;
  * `busyBySecond` (ms busy per second of the profile) shows where the phases are.
  */
-export function summarizeProfile(file: string, top = 20, window?: { from: number; to: number }): ProfileSummary {
+export function summarizeProfile(file: string, top = 20, window?: { from: number; to: number; absoluteUs?: boolean }): ProfileSummary {
   const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   // Sample i lasts until sample i+1: its duration is timeDeltas[i + 1] (the last one until endTime).
@@ -60,7 +61,8 @@ export function summarizeProfile(file: string, top = 20, window?: { from: number
     const dur = (i + 1 < stamps.length ? stamps[i + 1] : p.endTime) - stamps[i];
     const second = Math.floor((stamps[i] - p.startTime) / 1e6);
     if (byId.get(p.samples[i])!.callFrame.functionName !== '(idle)' && dur > 0) busyBySecond[second] = (busyBySecond[second] ?? 0) + dur / 1000;
-    if (window && (second < window.from || second >= window.to)) continue;
+    if (window && !window.absoluteUs && (second < window.from || second >= window.to)) continue;
+    if (window?.absoluteUs && (stamps[i] < window.from || stamps[i] >= window.to)) continue;
     if (dur > 0) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + dur);
   }
   const fns = new Map<string, { name: string; where: string; us: number }>();
@@ -102,10 +104,10 @@ export function formatProfile(s: ProfileSummary): string {
   return lines.join('\n');
 }
 
-/** The newest .cpuprofile in `dir` written after `since` (ms), if any. */
-export function newestProfile(dir: string, since = 0): string | undefined {
+/** The newest .cpuprofile in `dir` written after `since` (ms) whose name contains `part`, if any. */
+export function newestProfile(dir: string, since = 0, part = ''): string | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.includes(part))
     .map((f) => ({ f: path.join(dir, f), m: fs.statSync(path.join(dir, f)).mtimeMs }))
     .filter((x) => x.m >= since)
     .sort((a, b) => b.m - a.m);

@@ -5,15 +5,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { startSandbox, Sandbox } from '@pushfleet/sandbox';
+import { generateServiceAccount, startSandbox, Sandbox } from '@pushfleet/sandbox';
 import { ApnsWorkerEnv, GcmWorkerEnv, loadApnsWorkerEnv, loadGcmWorkerEnv } from '@pushfleet/config';
-import { freePort, ThrowawayRedis } from './redis-server';
-import { ManagedProcess, ROOT, startProcess, waitForHttp } from './processes';
-import { createDemoSecrets, createDemoServiceAccount, demoAuthEnv, demoUserToken, DEMO_APP_ID, DemoSecrets } from './demo-config';
-import type { BenchUser } from './bench-data';
-import { pool } from './bench-util';
+import { freePort, ThrowawayRedis } from '../lib/redis-server';
+import { ManagedProcess, ROOT, startProcess, waitForHttp } from '../lib/processes';
+import { createDemoSecrets, demoAuthEnv, demoUserToken, DEMO_APP_ID, DemoSecrets } from '../lib/demo-config';
+import type { BenchUser } from './data';
+import { pool } from './util';
 
 export const BENCH_PREFIX = 'pushfleet';
+/** The FCM project of the bench's service account (the sandbox knows it). */
+export const FCM_PROJECT = 'pushfleet-bench';
 
 /** Worker tuning that may be set in the bench's environment and is passed on to the workers. */
 const TUNING_VARS = [
@@ -32,8 +34,10 @@ export interface Fleet {
   /** The workers' effective settings (defaults from the config schemas, plus TUNING_VARS). */
   apnsEnv: ApnsWorkerEnv;
   gcmEnv: GcmWorkerEnv;
-  /** The sandbox system the GCM worker's requests are recorded under: `fcm` (v1) or `gcm` (legacy). */
-  gcmSandboxSystem: 'fcm' | 'gcm';
+  /** The FCM service account worker-gcm uses (also given to the firebase-admin baseline). */
+  fcm: { serviceAccountFile: string; projectId: string };
+  /** Stops both workers (SIGTERM), for the API-and-Redis-alone phase. */
+  stopWorkers(): Promise<void>;
   /** Throws when a fleet process has exited. */
   assertAlive(): void;
   /** Last lines each process printed (shown when the bench fails). */
@@ -43,12 +47,10 @@ export interface Fleet {
 
 export interface FleetOptions {
   redis: ThrowawayRedis;
-  /** Node flags for worker-apns (e.g. --cpu-prof). */
-  apnsNodeArgs?: string[];
+  /** Node flags for every fleet process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   /** Relay the processes' output instead of keeping the last lines. */
   verbose?: boolean;
-  /** The GCM worker's transport: FCM HTTP v1 by default; `legacy` (shut down by Google) only when asked for. */
-  gcmTransport?: 'fcm-v1' | 'legacy';
   /** Called with every resource to release, as soon as it exists (teardown also on a failed start). */
   onResource: (name: string, close: () => Promise<void>) => void;
 }
@@ -64,17 +66,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     logger: pino({ level: 'silent' }),
   });
   o.onResource('sandbox', () => sandbox.close());
+  // FCM HTTP v1, the default Google transport: a service account the sandbox's token endpoint knows.
+  const account = generateServiceAccount({ projectId: FCM_PROJECT, tokenUri: sandbox.google.tokenUri });
+  sandbox.credentials.addFcmServiceAccount({ clientEmail: account.clientEmail, publicKeyPem: account.publicKeyPem, projectId: FCM_PROJECT });
+  const serviceAccountFile = path.join(dir, 'fcm-service-account.json');
+  fs.writeFileSync(serviceAccountFile, JSON.stringify(account.json), { mode: 0o600 });
 
   const tuning: Record<string, string> = {};
   for (const k of TUNING_VARS) if (process.env[k]) tuning[k] = process.env[k] as string;
   const apnsEnv = loadApnsWorkerEnv({ ...tuning, PUSH_APPS_FILE: secrets.pushAppsFile });
-  const legacy = o.gcmTransport === 'legacy';
-  const account = createDemoServiceAccount(dir, sandbox.google.tokenUri);
-  sandbox.credentials.addFcmServiceAccount(account);
-  const gcmTransportEnv: Record<string, string> = legacy
-    ? { GCM_TRANSPORT: 'legacy', GCM_API_KEY: secrets.gcmApiKey, GCM_LEGACY_URL: sandbox.google.legacyUrl }
-    : { GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: account.file, FCM_BASE_URL: sandbox.google.fcmBaseUrl };
-  const gcmEnv = loadGcmWorkerEnv({ ...tuning, ...gcmTransportEnv });
+  const gcmEnv = loadGcmWorkerEnv({ ...tuning, GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: serviceAccountFile });
 
   const [apiPort, apiOpsPort, apnsMetrics, gcmMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const common = { REDIS_URL: o.redis.url, PUSHFLEET_PREFIX: BENCH_PREFIX, LOG_LEVEL: 'warn', PUSH_APPS_FILE: secrets.pushAppsFile };
@@ -100,15 +101,15 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     ...common, PORT: String(apiPort), HOST: '127.0.0.1', OPS_PORT: String(apiOpsPort), OPS_HOST: '127.0.0.1', ...demoAuthEnv(secrets),
     INTERNAL_API_TOKENS: secrets.internalToken, ADMIN_TOKENS: secrets.adminToken, GCM_SENDER_ID: '4815162342',
     RATE_LIMIT_PER_MINUTE: '0', TOKEN_MOVES_PER_HOUR: '0',
-  });
+  }, o.nodeArgs);
   const wa = start('worker-apns', 'apps/worker-apns/dist/main.js', {
     ...common, ...tuning, METRICS_PORT: String(apnsMetrics), METRICS_HOST: '127.0.0.1',
     APNS_PRODUCTION_URL: sandbox.apns.productionUrl, APNS_SANDBOX_URL: sandbox.apns.developmentUrl, APNS_CA_FILE: sandbox.caFile,
-  }, o.apnsNodeArgs);
+  }, o.nodeArgs);
   const wg = start('worker-gcm', 'apps/worker-gcm/dist/main.js', {
     ...common, ...tuning, METRICS_PORT: String(gcmMetrics), METRICS_HOST: '127.0.0.1',
-    ...gcmTransportEnv, GCM_CA_FILE: sandbox.caFile,
-  });
+    GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: serviceAccountFile, FCM_BASE_URL: sandbox.google.fcmBaseUrl, GCM_CA_FILE: sandbox.caFile,
+  }, o.nodeArgs);
 
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const apiOpsUrl = `http://127.0.0.1:${apiOpsPort}`;
@@ -130,7 +131,12 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     children,
     apnsEnv,
     gcmEnv,
-    gcmSandboxSystem: legacy ? 'gcm' : 'fcm',
+    fcm: { serviceAccountFile, projectId: FCM_PROJECT },
+    async stopWorkers() {
+      const workers = children.filter((c) => c.name !== 'api');
+      await Promise.all(workers.map((c) => c.stop('SIGTERM', 15_000)));
+      for (const c of workers) children.splice(children.indexOf(c), 1);
+    },
     assertAlive() {
       for (const c of children) {
         if (c.child.exitCode !== null || c.child.signalCode !== null) throw new Error(`${c.name} exited (${c.child.exitCode ?? c.child.signalCode}) during the bench`);

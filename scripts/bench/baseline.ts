@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // One baseline of `npm run bench`, in its own process so its CPU time is its own:
 //
-//   node scripts/dist/bench-baseline.js apns   '<json params>'   direct @parse/node-apn, no queue
-//   node scripts/dist/bench-baseline.js gcm    '<json params>'   direct node-gcm (per event, and multicast)
-//   node scripts/dist/bench-baseline.js bullmq '<json params>'   BullMQ addBulk + a no-op Worker
+//   node scripts/dist/bench/baseline.js apns   '<json params>'   direct @parse/node-apn, no queue
+//   node scripts/dist/bench/baseline.js gcm    '<json params>'   direct node-gcm (per event, and multicast)
+//   node scripts/dist/bench/baseline.js bullmq '<json params>'   BullMQ addBulk + a no-op Worker
+//   ... h2raw | fcm-admin | http: see scripts/bench/baseline-more.ts
 //
-// The users and events are rebuilt from the seed (scripts/lib/bench-data.ts), so a baseline sends exactly
+// The users and events are rebuilt from the seed (scripts/bench/data.ts), so a baseline sends exactly
 // what pushfleet sent. Prints one JSON line with its results, including its own process.cpuUsage().
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -14,8 +15,9 @@ import { Message, Sender } from 'node-gcm';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { buildApnsPayload, buildGcmData, DEFAULT_JOB_OPTIONS, DEFAULT_POLICIES, PushJobData } from '@pushfleet/events';
-import { benchEvents, benchUsers } from './lib/bench-data';
-import { cpuSeconds, pool, round } from './lib/bench-util';
+import { benchEvents, benchUsers } from './data';
+import { cpuSeconds, pool, round } from './util';
+import { fcmAdminBaseline, FcmAdminParams, H2RawParams, h2RawBaseline, httpBaseline } from './baseline-more';
 
 /** What every baseline reports for its measured section. */
 export interface MeasuredRun {
@@ -50,7 +52,10 @@ export interface BullmqBaselineParams {
 }
 
 export type BaselineResult =
-  | { mode: 'apns'; inflight: number; run: MeasuredRun; cpuUsage: NodeJS.CpuUsage }
+  | { mode: 'apns'; inflight: number; run: MeasuredRun; multicast: MeasuredRun; cpuUsage: NodeJS.CpuUsage }
+  | Awaited<ReturnType<typeof h2RawBaseline>>
+  | Awaited<ReturnType<typeof fcmAdminBaseline>>
+  | Awaited<ReturnType<typeof httpBaseline>>
   | { mode: 'gcm'; inflight: number; multicastInflight: number; perEvent: MeasuredRun; multicast: MeasuredRun & { requests: number }; cpuUsage: NodeJS.CpuUsage }
   | { mode: 'bullmq'; concurrency: number; addBulk: MeasuredRun; drain: MeasuredRun; cpuUsage: NodeJS.CpuUsage };
 
@@ -108,8 +113,31 @@ async function apnsBaseline(p: ApnsBaselineParams): Promise<BaselineResult> {
   ok = 0;
   failures.clear();
   const t = await timed(() => pool(events.length, p.inflight, (i) => sendOne(events[i])));
+  const run = measured(events.length, ok, failures, t.seconds, t.cpu);
+
+  // Its cheapest case: one notification (the first event of each chunk) to 1000 tokens per send().
+  const tokens = events.map((e) => byOwner.get(e.owner)!.apnsToken);
+  ok = 0;
+  failures.clear();
+  const tm = await timed(async () => {
+    for (let i = 0; i < tokens.length; i += 1000) {
+      const note = new apn.Notification();
+      note.rawPayload = buildApnsPayload(events[i]);
+      note.topic = p.topic;
+      note.pushType = 'background';
+      note.priority = 5;
+      note.expiry = Math.floor(Date.now() / 1000) + DEFAULT_POLICIES[events[i].message].ttlSeconds;
+      const r = await provider.send(note, tokens.slice(i, i + 1000));
+      ok += r.sent.length;
+      for (const f of r.failed) {
+        const why = f.response?.reason ?? (f.status ? String(f.status) : f.error?.message ?? 'unknown');
+        failures.set(why, (failures.get(why) ?? 0) + 1);
+      }
+    }
+  });
+  const multicast = measured(tokens.length, ok, failures, tm.seconds, tm.cpu);
   await provider.shutdown();
-  return { mode: 'apns', inflight: p.inflight, run: measured(events.length, ok, failures, t.seconds, t.cpu), cpuUsage: process.cpuUsage() };
+  return { mode: 'apns', inflight: p.inflight, run, multicast, cpuUsage: process.cpuUsage() };
 }
 
 // --- (b) node-gcm: the same messages to the same ids ---------------------------------------------------
@@ -224,12 +252,15 @@ async function bullmqBaseline(p: BullmqBaselineParams): Promise<BaselineResult> 
 
 async function main(): Promise<void> {
   const [mode, raw] = process.argv.slice(2);
-  if (!mode || !raw) throw new Error('usage: bench-baseline <apns|gcm|bullmq> <json-params>');
+  if (!mode || !raw) throw new Error('usage: baseline <apns|gcm|bullmq|h2raw|fcm-admin|http> <json-params>');
   const params = JSON.parse(raw) as unknown;
   let result: BaselineResult;
   if (mode === 'apns') result = await apnsBaseline(params as ApnsBaselineParams);
   else if (mode === 'gcm') result = await gcmBaseline(params as GcmBaselineParams);
   else if (mode === 'bullmq') result = await bullmqBaseline(params as BullmqBaselineParams);
+  else if (mode === 'h2raw') result = await h2RawBaseline(params as H2RawParams, measured, timed);
+  else if (mode === 'fcm-admin') result = await fcmAdminBaseline(params as FcmAdminParams, measured, timed);
+  else if (mode === 'http') result = await httpBaseline();
   else throw new Error(`unknown mode ${mode}`);
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
