@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { EVENTS_PER_JOB, PUSH_SYSTEMS, PushEvent, PushSystem, QUEUE_NAMES } from '@pushfleet/events';
 import { createProducer, Producer } from '@pushfleet/producer';
+import { TokenRegistry } from '@pushfleet/registry';
 import { benchIngest, BenchIngestResult } from './ingest';
 import type { RecordedRequest, SandboxSystem } from '@pushfleet/sandbox';
 import http from 'node:http';
@@ -488,7 +489,7 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
   const mem0 = await redisDataBytes(admin);
   const reg = await registerUsers(fleet, users, 32);
   const mem1 = await redisDataBytes(admin);
-  const owners = await admin.hlen(`${BENCH_PREFIX}:{registry}:owners`);
+  const owners = await new TokenRegistry(admin, { prefix: BENCH_PREFIX }).indexedTokens();
   if (owners !== args.users * 2) throw new Error(`registry holds ${owners} tokens, expected ${args.users * 2}`);
   details.registration = { requests: reg.requests, seconds: round(reg.seconds), perSecond: Math.round(reg.requests / reg.seconds), usedMemoryDelta: mem1 - mem0 };
   figures.redis_bytes_per_registered_token = Math.round((mem1 - mem0) / (2 * args.users));
