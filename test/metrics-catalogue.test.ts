@@ -129,8 +129,8 @@ test('the API serves its metrics on /metrics, each with HELP and TYPE', async ()
     expect(typed).toContain(name);
   }
   for (const name of typed) expect(text).toContain(`# HELP ${name} `);
-  expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="apns"\} 1$/m);
-  expect(text).toMatch(/^pushfleet_queue_jobs\{queue="apns",state="waiting"\} 0$/m);
+  expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="apns",partition="0"\} 1$/m);
+  expect(text).toMatch(/^pushfleet_queue_jobs\{queue="apns",partition="0",state="waiting"\} 0$/m);
 });
 
 test('every metric the dashboard queries is exported', () => {

@@ -128,7 +128,7 @@ withPromtool('promtool', () => {
       await checkRedis(redis, pino({ level: 'silent' }), processRegistry);
       registerQueueMetrics(processRegistry, [{ name: 'apns', queue }]);
       const text = await processRegistry.metrics();
-      expect(text).toMatch(/^pushfleet_queue_jobs\{queue="apns",state="waiting",service="api"\} 0$/m);
+      expect(text).toMatch(/^pushfleet_queue_jobs\{queue="apns",partition="0",state="waiting",service="api"\} 0$/m);
       expect(text).toMatch(/^pushfleet_process_cpu_seconds_total\{service="api"\} /m);
       checkMetrics(text);
     });
@@ -257,7 +257,8 @@ withYaml('infra YAML', () => {
       expect(so.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
       const trigger = so.spec.triggers[0];
       expect(trigger.type).toBe('prometheus');
-      expect(trigger.metadata.query).toContain(`pushfleet_queue_jobs{queue="${system}",state=~"waiting|prioritized"}`);
+      // Summed over every queue partition, each counted once however many API replicas export it.
+      expect(trigger.metadata.query).toContain(`sum(max by (partition, state) (pushfleet_queue_jobs{queue="${system}",state=~"waiting|prioritized"}))`);
       expect(Number(trigger.metadata.threshold)).toBeGreaterThan(0);
     }
   });

@@ -167,7 +167,7 @@ async function measureRaw(redis: Redis, prefix: string, events: number, batchSiz
         const r = parsePushEventInput(input);
         if (!r.ok) throw new Error('sample event invalid');
         const id = randomUUID();
-        return { name: r.value.message, data: { events: [{ id, event: r.value, enqueuedAt }] }, opts: { ...DEFAULT_JOB_OPTIONS, jobId: id } };
+        return { name: r.value.message, data: { events: [{ id, event: r.value, enqueuedAt }] }, opts: { ...DEFAULT_JOB_OPTIONS, jobId: id }, partition: 0 };
       }));
     }
   }

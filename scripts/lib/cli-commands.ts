@@ -2,7 +2,7 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 import { Job, Queue } from 'bullmq';
 import { ConfigError } from '@pushfleet/config';
 import type { DeliveryJobData } from '@pushfleet/delivery';
-import { EVENT_TYPES, EventType, isExpired, jobEvents, PUSH_SYSTEMS, PushSystem, QUEUE_NAMES, QueuedEvent, uuidSchema } from '@pushfleet/events';
+import { EVENT_TYPES, EventType, isExpired, jobEvents, partitionQueueNames, PUSH_SYSTEMS, PushSystem, QueuedEvent, uuidSchema } from '@pushfleet/events';
 import { createRedisClient, queueSnapshot, QueueSnapshot, RedisClient, tokenRef } from '@pushfleet/observability';
 import { createProducer, InvalidEventsError, QueueUnavailableError, replayDeadLettered } from '@pushfleet/producer';
 import { migrateLegacyRegistry, TokenRegistry } from '@pushfleet/registry';
@@ -41,7 +41,7 @@ class NotFoundError extends Error {}
 /** Lazily opened resources of one command run; all closed when it ends. */
 class Context {
   private redisClient?: RedisClient;
-  private readonly queues = new Map<PushSystem, Queue<DeliveryJobData>>();
+  private readonly queues = new Map<PushSystem, Queue<DeliveryJobData>[]>();
 
   constructor(readonly env: CliEnv, private readonly io: CliIo) {}
 
@@ -71,14 +71,19 @@ class Context {
     return redis;
   }
 
-  async queue(system: PushSystem): Promise<Queue<DeliveryJobData>> {
-    let q = this.queues.get(system);
-    if (!q) {
-      q = new Queue<DeliveryJobData>(QUEUE_NAMES[system], { connection: await this.redis(), prefix: this.env.prefix });
-      q.on('error', () => undefined);
-      this.queues.set(system, q);
+  /** Every partition queue of the system (QUEUE_PARTITIONS), partition 0 first. */
+  async partitions(system: PushSystem): Promise<Queue<DeliveryJobData>[]> {
+    let qs = this.queues.get(system);
+    if (!qs) {
+      const connection = await this.redis();
+      qs = partitionQueueNames(system, this.env.redis.queues.count).map((name) => {
+        const q = new Queue<DeliveryJobData>(name, { connection, prefix: this.env.prefix });
+        q.on('error', () => undefined);
+        return q;
+      });
+      this.queues.set(system, qs);
     }
-    return q;
+    return qs;
   }
 
   async registry(): Promise<TokenRegistry> {
@@ -86,7 +91,7 @@ class Context {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    await Promise.all([...this.queues.values()].flat().map((q) => q.close().catch(() => undefined)));
     if (this.redisClient) {
       if (this.redisClient.status === 'ready') await this.redisClient.quit().catch(() => this.redisClient?.disconnect());
       else this.redisClient.disconnect();
@@ -186,9 +191,11 @@ const expiredEvent = (q: QueuedEvent, now: number, policies: CliEnv['policies'])
   return EVENT_TYPES.includes(type) && typeof q.enqueuedAt === 'number' && isExpired({ event: { message: type }, enqueuedAt: q.enqueuedAt }, now, policies);
 };
 
-async function failedJob(queue: Queue<DeliveryJobData>, id: string): Promise<Job<DeliveryJobData>> {
-  const job = await queue.getJob(id);
-  if (!job) throw new NotFoundError(`no job ${id} in the ${queue.name} queue`);
+/** The dead-lettered job with this id, in whichever partition of the system holds it. */
+async function failedJob(queues: Queue<DeliveryJobData>[], id: string): Promise<Job<DeliveryJobData>> {
+  const found = await Promise.all(queues.map((q) => q.getJob(id)));
+  const job = found.find((j) => j !== undefined);
+  if (!job) throw new NotFoundError(`no job ${id} in the ${queues[0].name} queue${queues.length > 1 ? ` or its ${queues.length - 1} other partition(s)` : ''}`);
   const state = await job.getState();
   if (state !== 'failed') throw new NotFoundError(`job ${id} is not in the dead-letter set (it is ${state})`);
   return job;
@@ -207,10 +214,14 @@ paused (waiting in a paused queue), failed (the dead-letter set), completed (kep
 oldest-waiting is the time since the job next in line was first enqueued.`,
   options: { json },
   async run(ctx, values) {
-    const rows: { queue: PushSystem; snap: QueueSnapshot }[] = [];
-    for (const s of PUSH_SYSTEMS) rows.push({ queue: s, snap: await queueSnapshot(await ctx.queue(s)) });
+    // One row per queue partition (`apns`, or `apns/0`, `apns/1`, ... with QUEUE_PARTITIONS > 1).
+    const rows: { queue: string; system: PushSystem; partition: number; snap: QueueSnapshot }[] = [];
+    for (const s of PUSH_SYSTEMS) {
+      const qs = await ctx.partitions(s);
+      for (const [p, q] of qs.entries()) rows.push({ queue: qs.length > 1 ? `${s}/${p}` : s, system: s, partition: p, snap: await queueSnapshot(q) });
+    }
     if (values.json) {
-      ctx.out(JSON.stringify(rows.map(({ queue, snap }) => ({ queue, ...snap.counts, oldestWaitingAgeSeconds: Math.round(snap.oldestWaitingAgeSeconds), paused: snap.paused }))));
+      ctx.out(JSON.stringify(rows.map(({ system: queue, partition, snap }) => ({ queue, partition, ...snap.counts, oldestWaitingAgeSeconds: Math.round(snap.oldestWaitingAgeSeconds), paused: snap.paused }))));
       return EXIT.OK;
     }
     const header = ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'paused', 'failed', 'completed', 'oldest-waiting'];
@@ -237,8 +248,11 @@ counts jobs and defaults to 20 (at most 1000).`,
   async run(ctx, values) {
     const sys = system(values);
     const limit = positiveInt(values, 'limit', 20, 1000);
-    const queue = await ctx.queue(sys);
-    const [total, jobs] = await Promise.all([queue.getFailedCount(), queue.getFailed(0, limit - 1)]);
+    const queues = await ctx.partitions(sys);
+    // The newest `limit` over every partition.
+    const per = await Promise.all(queues.map(async (q) => ({ total: await q.getFailedCount(), jobs: await q.getFailed(0, limit - 1) })));
+    const total = per.reduce((n, x) => n + x.total, 0);
+    const jobs = per.flatMap((x) => x.jobs).sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0)).slice(0, limit);
     const now = Date.now();
     // One row per event still owed (a job carries one or more events).
     const rows = jobs.flatMap((job) => {
@@ -283,7 +297,7 @@ past their TTL are dropped by the worker (counted as expired). --all replays the
   async run(ctx, values) {
     const sys = system(values);
     const which = oneOf(values, 'id', 'all');
-    const queue = await ctx.queue(sys);
+    const queues = await ctx.partitions(sys);
     const now = Date.now();
     let replayed = 0;
     let expired = 0;
@@ -296,12 +310,12 @@ past their TTL are dropped by the worker (counted as expired). --all replays the
       expired += eventsOf(data).filter((q) => expiredEvent(q, now, ctx.env.policies)).length;
     };
     if (which === 'a') {
-      await replay(await failedJob(queue, String(values.id)));
+      await replay(await failedJob(queues, String(values.id)));
     } else {
-      const ids = await queue.getRanges(['failed'], 0, -1, true);
-      if (ids.length === 0) throw new NotFoundError(`the ${sys} dead-letter set is empty: nothing to replay`);
-      for (let i = 0; i < ids.length; i += 100) {
-        const jobs = await Promise.all(ids.slice(i, i + 100).map((id) => queue.getJob(id)));
+      const all = (await Promise.all(queues.map(async (queue) => (await queue.getRanges(['failed'], 0, -1, true)).map((id) => ({ queue, id }))))).flat();
+      if (all.length === 0) throw new NotFoundError(`the ${sys} dead-letter set is empty: nothing to replay`);
+      for (let i = 0; i < all.length; i += 100) {
+        const jobs = await Promise.all(all.slice(i, i + 100).map(({ queue, id }) => queue.getJob(id)));
         for (const job of jobs) {
           if (!job) continue; // removed meanwhile (retention)
           try {
@@ -333,18 +347,20 @@ The events are lost: list them first (dead-letter list) and replay what should s
     const sys = system(values);
     const which = oneOf(values, 'id', 'all');
     if (which === 'b' && !values.yes) throw new UsageError('--all deletes every job in the dead-letter set: add --yes to confirm');
-    const queue = await ctx.queue(sys);
+    const queues = await ctx.partitions(sys);
     if (which === 'a') {
-      const job = await failedJob(queue, String(values.id));
+      const job = await failedJob(queues, String(values.id));
       await job.remove();
       ctx.out(`purged job ${job.id} from the ${sys} dead-letter set`);
       return EXIT.OK;
     }
     let purged = 0;
-    for (;;) {
-      const removed = await queue.clean(0, 1000, 'failed');
-      purged += removed.length;
-      if (removed.length < 1000) break;
+    for (const queue of queues) {
+      for (;;) {
+        const removed = await queue.clean(0, 1000, 'failed');
+        purged += removed.length;
+        if (removed.length < 1000) break;
+      }
     }
     if (purged === 0) throw new NotFoundError(`the ${sys} dead-letter set is empty: nothing to purge`);
     ctx.out(`purged ${purged} job(s) from the ${sys} dead-letter set`);
@@ -371,7 +387,7 @@ owner has; follow it in the workers' logs and metrics, or in the admin dashboard
     if (values.text !== undefined && type !== 'chat_message') throw new UsageError('--text only applies to --event chat_message');
     const event = sampleEvent(type as EventType, owner, { text: values.text as string | undefined, id: values.id as string | undefined });
     const redis = await ctx.redis();
-    const producer = createProducer({ connection: redis, prefix: ctx.env.prefix, readyTimeoutMs: 3000 });
+    const producer = createProducer({ connection: redis, prefix: ctx.env.prefix, readyTimeoutMs: 3000, partitions: ctx.env.redis.queues.count });
     let id: string;
     try {
       id = (await producer.publish(event)).id;

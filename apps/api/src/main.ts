@@ -2,8 +2,7 @@ import { Queue } from 'bullmq';
 import { loadApiEnv, loadConfigOrExit, loadPushApps, noPushApps, redisConnection, trustProxySetting } from '@pushfleet/config';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer } from '@pushfleet/producer';
-import { PUSH_SYSTEMS, QUEUE_NAMES } from '@pushfleet/events';
-import { checkRedis, createLogger, createMetricsRegistry, createRedisClient, registerQueueMetrics, startOpsServer, stopOnSignal } from '@pushfleet/observability';
+import { checkRedis, createLogger, createMetricsRegistry, createRedisClient, partitionedNamedQueues, queueDisplayName, registerQueueMetrics, startOpsServer, stopOnSignal } from '@pushfleet/observability';
 import { apiProbe, createApiApp } from './app';
 import { createUserAuthenticator } from './auth';
 import { apiRedisOptions } from './redis-options';
@@ -31,10 +30,11 @@ async function main(): Promise<void> {
 
   const registry = new TokenRegistry(redis, { prefix: env.PUSHFLEET_PREFIX, maxTokensPerUser: env.MAX_TOKENS_PER_USER, ...conn.registry });
   // Queue depth and oldest-job age are exported here, once, not by every worker scanning Redis.
-  const queues = PUSH_SYSTEMS.map((system) => ({ name: system, queue: new Queue(QUEUE_NAMES[system], { connection: redis, prefix: env.PUSHFLEET_PREFIX }) }));
+  const partitions = conn.queues.count;
+  const queues = partitionedNamedQueues(partitions, (name) => new Queue(name, { connection: redis, prefix: env.PUSHFLEET_PREFIX }));
   for (const { queue } of queues) queue.on('error', (e) => logger.debug({ err: e.message }, 'queue connection error'));
   registerQueueMetrics(metrics, queues);
-  const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics, dedupeTtlMs: env.DEDUPE_TTL });
+  const producer = createProducer({ connection: redis, prefix: env.PUSHFLEET_PREFIX, metrics, dedupeTtlMs: env.DEDUPE_TTL, partitions });
   const app = createApiApp({
     redis,
     prefix: env.PUSHFLEET_PREFIX,
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     logger,
     limits: { userPerMinute: env.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE, tokenMovesPerHour: env.TOKEN_MOVES_PER_HOUR },
     trustProxy: trustProxySetting(env.TRUST_PROXY),
-    admin: { queues, adminTokens: env.ADMIN_TOKENS },
+    admin: { queues: queues.map((q) => ({ name: queueDisplayName(q, partitions), queue: q.queue })), adminTokens: env.ADMIN_TOKENS },
   });
   // /metrics and /readyz on their own listener, off the public port.
   const ops = await startOpsServer({ port: env.OPS_PORT, host: env.OPS_HOST, registry: metrics, probe: apiProbe(redis) });

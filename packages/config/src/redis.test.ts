@@ -33,3 +33,10 @@ test('bad values are reported together', () => {
     expect((e as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REGISTRY_BUCKETS']);
   }
 });
+
+test('QUEUE_PARTITIONS and WORKER_PARTITIONS: default one partition; a subset is checked against the count', () => {
+  expect(loadRedisEnv({}).queues).toEqual({ count: 1, consumed: [0] });
+  expect(loadRedisEnv({ QUEUE_PARTITIONS: '8', WORKER_PARTITIONS: '0-3' }).queues).toEqual({ count: 8, consumed: [0, 1, 2, 3] });
+  expect(() => loadRedisEnv({ QUEUE_PARTITIONS: '4', WORKER_PARTITIONS: '2-5' })).toThrow(/WORKER_PARTITIONS/);
+  expect(() => loadRedisEnv({ QUEUE_PARTITIONS: '0' })).toThrow(/QUEUE_PARTITIONS/);
+});

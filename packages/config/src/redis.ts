@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, Env, jsonObject, parseEnv, positiveInt, readConfigFile, redisUrl } from './env';
+import { QueuePartitions, queueEnv, queuePartitions } from './queues';
 
 /**
  * How every process reaches Redis (API, workers, CLI, npm start, bench). Standalone by default; a Redis
@@ -24,6 +25,7 @@ export const redisEnv = {
   /** Replicas a registry move waits for (WAIT) after its claim and its cleaning; default 1 on a cluster, 0 standalone. */
   REGISTRY_WAIT_REPLICAS: z.coerce.number().int().min(0).optional(),
   REGISTRY_WAIT_TIMEOUT_MS: positiveInt(200),
+  ...queueEnv,
 };
 
 const natMapSchema = z.record(z.string(), z.object({ host: z.string(), port: z.number().int() }));
@@ -35,6 +37,8 @@ export type RedisConnection = {
   tlsCa?: string;
   tls: boolean;
   registry: { buckets: number; waitReplicas: number; waitTimeoutMs: number };
+  /** QUEUE_PARTITIONS and the partitions a worker consumes (WORKER_PARTITIONS). */
+  queues: QueuePartitions;
 } & ({ kind: 'standalone'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[]; natMap?: Record<string, { host: string; port: number }> });
 
 type RedisEnvValues = z.infer<z.ZodObject<typeof redisEnv>>;
@@ -44,7 +48,7 @@ export function redisConnection(e: RedisEnvValues): RedisConnection {
   const tlsCa = e.REDIS_TLS_CA_FILE ? readConfigFile('REDIS_TLS_CA_FILE', e.REDIS_TLS_CA_FILE) : undefined;
   const cluster = e.REDIS_CLUSTER_NODES !== undefined;
   const registry = { buckets: e.REGISTRY_BUCKETS, waitReplicas: e.REGISTRY_WAIT_REPLICAS ?? (cluster ? 1 : 0), waitTimeoutMs: e.REGISTRY_WAIT_TIMEOUT_MS };
-  const common = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD, tlsCa, registry };
+  const common = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD, tlsCa, registry, queues: queuePartitions(e) };
   if (!cluster) return { ...common, kind: 'standalone', url: e.REDIS_URL, tls: e.REDIS_URL.startsWith('rediss://') };
   const nodes = e.REDIS_CLUSTER_NODES!.split(',').map((s) => {
     const [host, port] = s.trim().split(':');

@@ -22,6 +22,13 @@ export const WORKER_DEFAULTS = Object.freeze({
   circuitThreshold: 3,
   /** How long an open circuit holds the app's tokens (CIRCUIT_COOLDOWN_MS). @defaultValue 30000 */
   circuitCooldownMs: 30_000,
+  /**
+   * Stuck-worker detector (WORKER_STUCK_AFTER_MS): a queue partition with jobs waiting whose worker took,
+   * finished or failed none for this long gets a new BullMQ worker (bullmq #4138, after a failover). @defaultValue 10000
+   */
+  stuckAfterMs: 10_000,
+  /** How often the detector checks each partition (WORKER_PROBE_INTERVAL_MS). @defaultValue 2000 */
+  probeIntervalMs: 2000,
 });
 
 /**
@@ -43,6 +50,8 @@ const commonWorkerEnv = {
   RETRY_MAX_DELAY_MS: positiveInt(WORKER_DEFAULTS.retryMaxDelayMs),
   CIRCUIT_THRESHOLD: positiveInt(WORKER_DEFAULTS.circuitThreshold),
   CIRCUIT_COOLDOWN_MS: positiveInt(WORKER_DEFAULTS.circuitCooldownMs),
+  WORKER_STUCK_AFTER_MS: positiveInt(WORKER_DEFAULTS.stuckAfterMs),
+  WORKER_PROBE_INTERVAL_MS: positiveInt(WORKER_DEFAULTS.probeIntervalMs),
   EVENT_POLICIES: eventPolicies,
   LOG_LEVEL: logLevel,
 };

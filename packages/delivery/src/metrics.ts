@@ -106,6 +106,12 @@ function providerMetrics(registry: Registry) {
       labelNames: ['system'] as const,
       registers: [registry],
     }),
+    workersRecreated: new Counter({
+      name: 'pushfleet_worker_recreated_total',
+      help: 'Queue-partition consumers replaced by the stuck-worker detector (jobs waiting, none taken), by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
   };
 }
 

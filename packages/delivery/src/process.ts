@@ -4,7 +4,7 @@ import { CommonWorkerEnv, redisConnection } from '@pushfleet/config';
 import type { PushSystem } from '@pushfleet/events';
 import { DeviceOf, TokenRegistry } from '@pushfleet/registry';
 import { checkRedis, createRedisClient, startOpsServer, stopOnSignal } from '@pushfleet/observability';
-import { DeliveryWorker } from './worker';
+import { PartitionWorkers } from './partition-workers';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
 
@@ -39,7 +39,12 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   const registryRedis = redis.duplicate();
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry });
-  const worker = new DeliveryWorker<S>({
+  // One BullMQ worker per consumed queue partition, watched by the stuck-worker detector.
+  const worker = new PartitionWorkers<S>({
+    partitionCount: conn.queues.count,
+    partitions: conn.queues.consumed,
+    probe: { stuckAfterMs: env.WORKER_STUCK_AFTER_MS, intervalMs: env.WORKER_PROBE_INTERVAL_MS },
+    closeTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     system: o.system,
     connection: redis,
     prefix: env.PUSHFLEET_PREFIX,
@@ -58,9 +63,9 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
     port: env.METRICS_PORT,
     host: env.METRICS_HOST,
     registry: o.metricsRegistry,
-    probe: { ready: async () => (await redis.ping()) === 'PONG' && worker.worker.isRunning() },
+    probe: { ready: async () => (await redis.ping()) === 'PONG' && worker.isRunning() },
   });
-  logger.info({ system: o.system, concurrency: o.concurrency, metricsPort: ops.port }, 'worker started');
+  logger.info({ system: o.system, concurrency: o.concurrency, partitions: conn.queues.consumed.length, metricsPort: ops.port }, 'worker started');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -20,6 +20,8 @@ export interface DeliveryWorkerOptions<S extends PushSystem> {
   connection: Redis | Cluster;
   /** @defaultValue QUEUE_PREFIX ('pushfleet') */
   prefix?: string;
+  /** The queue (partition) to consume, e.g. `{apns-3}`. @defaultValue QUEUE_NAMES[system] */
+  queueName?: string;
   /** The token registry: the worker reads the owners' devices from it and prunes or replaces tokens. */
   tokens: TokenRegistry;
   transport: PushTransport<DeviceOf<S>>;
@@ -59,7 +61,7 @@ export class DeliveryWorker<S extends PushSystem> {
       logger.error({ system, app }, 'circuit opened: repeated configuration failures for this app; its deliveries wait');
       metrics.circuitOpen.set({ system, app }, 1);
     });
-    this.worker = new Worker<DeliveryJobData>(QUEUE_NAMES[system], (job, token) => this.process(job, token), {
+    this.worker = new Worker<DeliveryJobData>(opts.queueName ?? QUEUE_NAMES[system], (job, token) => this.process(job, token), {
       connection: opts.connection,
       prefix: opts.prefix ?? QUEUE_PREFIX,
       concurrency: opts.concurrency,

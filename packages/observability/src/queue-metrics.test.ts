@@ -49,7 +49,7 @@ test('an empty queue: every state 0, oldest age 0, readable', async () => {
   expect(await sample(registry, 'pushfleet_queue_metrics_ok', { queue: 'apns' })).toBe(1);
   // The exposition text is what Prometheus parses: one line per series, names as catalogued.
   const text = await registry.metrics();
-  expect(text).toMatch(/^pushfleet_queue_jobs\{queue="gcm",state="waiting"\} 0$/m);
+  expect(text).toMatch(/^pushfleet_queue_jobs\{queue="gcm",partition="0",state="waiting"\} 0$/m);
 });
 
 test('waiting, delayed and prioritized counts, and the age of the job next in line (the oldest)', async () => {
@@ -143,12 +143,12 @@ test('a queue Redis cannot answer: /metrics still answers in time, queue_metrics
     const started = Date.now();
     const text = await registry.metrics();
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="apns"\} 0$/m);
-    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="gcm"\} 0$/m);
-    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="other"\} 1$/m);
+    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="apns",partition="0"\} 0$/m);
+    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="gcm",partition="0"\} 0$/m);
+    expect(text).toMatch(/^pushfleet_queue_metrics_ok\{queue="other",partition="0"\} 1$/m);
     expect(text).not.toMatch(/^pushfleet_queue_jobs\{queue="(apns|gcm)"/m);
     expect(text).not.toMatch(/^pushfleet_dead_letter_jobs\{queue="(apns|gcm)"/m);
-    expect(text).toMatch(/^pushfleet_queue_jobs\{queue="other",state="waiting"\} 0$/m);
+    expect(text).toMatch(/^pushfleet_queue_jobs\{queue="other",partition="0",state="waiting"\} 0$/m);
   } finally {
     await Promise.all([hanging.close(), failing.close(), healthy.close()]);
   }

@@ -1,10 +1,30 @@
 import type { Queue } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
+import { allPartitions, partitionQueueName, PUSH_SYSTEMS } from '@pushfleet/events';
 
-/** A queue and the short name it is exported under (the `queue` label: `apns`, `gcm`). */
+/**
+ * A queue and the labels it is exported under: `queue` is the system's short name (`apns`, `gcm`),
+ * `partition` its partition (QUEUE_PARTITIONS; "0" when the queue is not partitioned). Sum over
+ * `partition` for a system's total, `max` for its oldest waiting job.
+ */
 export interface NamedQueue {
   name: string;
   queue: Queue;
+  /** @defaultValue 0 */
+  partition?: number;
+}
+
+/**
+ * Every partition queue of both systems (QUEUE_PARTITIONS = `count`), built by `make` from the BullMQ queue
+ * name, labelled for the gauges, the admin UI and the CLI: `{apns}`, `{apns-1}`, ... then the GCM ones.
+ */
+export function partitionedNamedQueues(count: number, make: (queueName: string) => Queue): NamedQueue[] {
+  return PUSH_SYSTEMS.flatMap((system) => allPartitions(count).map((partition) => ({ name: system, partition, queue: make(partitionQueueName(system, partition, count)) })));
+}
+
+/** The admin UI's name for a partition queue: the system alone when the queue is not partitioned. */
+export function queueDisplayName(q: NamedQueue, count: number): string {
+  return count > 1 ? `${q.name} partition ${q.partition ?? 0}` : q.name;
 }
 
 /**
@@ -61,16 +81,16 @@ export interface QueueMetricsOptions {
   timeoutMs?: number;
 }
 
-type Reading = Map<string, QueueSnapshot | undefined>;
+type Reading = [{ queue: string; partition: string }, QueueSnapshot | undefined][];
 
 /**
- * Queue gauges computed on scrape: `pushfleet_queue_jobs{queue,state}`,
- * `pushfleet_queue_oldest_waiting_age_seconds{queue}`, `pushfleet_dead_letter_jobs{queue}`,
- * `pushfleet_queue_paused{queue}` and `pushfleet_queue_metrics_ok{queue}` (0 when Redis could not be read;
+ * Queue gauges computed on scrape: `pushfleet_queue_jobs{queue,partition,state}`,
+ * `pushfleet_queue_oldest_waiting_age_seconds{queue,partition}`, `pushfleet_dead_letter_jobs{queue,partition}`,
+ * `pushfleet_queue_paused{queue,partition}` and `pushfleet_queue_metrics_ok{queue,partition}` (0 when Redis could not be read;
  * the other gauges of that queue are then left out rather than showing stale numbers).
  *
  * Register them in ONE process (the API), not in every worker: N exporters of the same queue would make
- * `sum()` count the backlog N times. With several API replicas, aggregate with `max by (queue, state)`.
+ * `sum()` count the backlog N times. With several API replicas, aggregate with `max by (queue, partition, state)`, then `sum by (queue, state)`.
  */
 export function registerQueueMetrics(registry: Registry, queues: readonly NamedQueue[], opts: QueueMetricsOptions = {}): void {
   const cacheMs = opts.cacheMs ?? 1000;
@@ -87,9 +107,9 @@ export function registerQueueMetrics(registry: Registry, queues: readonly NamedQ
     const fresh = cached && (cached.doneAt === undefined || Date.now() - cached.doneAt < cacheMs);
     if (!fresh) {
       const entry: { doneAt?: number; reading: Promise<Reading> } = {
-        reading: Promise.all(queues.map(async (q) => [q.name, await readOne(q)] as const)).then((entries) => {
+        reading: Promise.all(queues.map(async (q) => [{ queue: q.name, partition: String(q.partition ?? 0) }, await readOne(q)] as const)).then((entries) => {
           entry.doneAt = Date.now();
-          return new Map(entries);
+          return entries as Reading;
         }),
       };
       cached = entry;
@@ -99,59 +119,59 @@ export function registerQueueMetrics(registry: Registry, queues: readonly NamedQ
 
   new Gauge({
     name: 'pushfleet_queue_jobs',
-    help: 'Jobs in each BullMQ state, by queue (failed = the dead-letter set); read from Redis on scrape',
-    labelNames: ['queue', 'state'] as const,
+    help: 'Jobs in each BullMQ state, by queue and partition (failed = the dead-letter set); read from Redis on scrape',
+    labelNames: ['queue', 'partition', 'state'] as const,
     registers: [registry],
     async collect() {
       const reading = await read();
       this.reset();
-      for (const [queue, snap] of reading) {
+      for (const [labels, snap] of reading) {
         if (!snap) continue;
-        for (const state of QUEUE_STATES) this.set({ queue, state }, snap.counts[state]);
+        for (const state of QUEUE_STATES) this.set({ ...labels, state }, snap.counts[state]);
       }
     },
   });
   new Gauge({
     name: 'pushfleet_queue_oldest_waiting_age_seconds',
-    help: 'Seconds since the job next in line in the wait list was first enqueued (0 when the list is empty), by queue',
-    labelNames: ['queue'] as const,
+    help: 'Seconds since the job next in line in the wait list was first enqueued (0 when the list is empty), by queue and partition',
+    labelNames: ['queue', 'partition'] as const,
     registers: [registry],
     async collect() {
       const reading = await read();
       this.reset();
-      for (const [queue, snap] of reading) if (snap) this.set({ queue }, snap.oldestWaitingAgeSeconds);
+      for (const [labels, snap] of reading) if (snap) this.set(labels, snap.oldestWaitingAgeSeconds);
     },
   });
   new Gauge({
     name: 'pushfleet_dead_letter_jobs',
-    help: 'Jobs in the dead-letter (failed) set, by queue; replay or purge them with the operator CLI',
-    labelNames: ['queue'] as const,
+    help: 'Jobs in the dead-letter (failed) set, by queue and partition; replay or purge them with the operator CLI',
+    labelNames: ['queue', 'partition'] as const,
     registers: [registry],
     async collect() {
       const reading = await read();
       this.reset();
-      for (const [queue, snap] of reading) if (snap) this.set({ queue }, snap.counts.failed);
+      for (const [labels, snap] of reading) if (snap) this.set(labels, snap.counts.failed);
     },
   });
   new Gauge({
     name: 'pushfleet_queue_paused',
-    help: '1 while the queue is paused (workers take no job from it), by queue',
-    labelNames: ['queue'] as const,
+    help: '1 while the queue is paused (workers take no job from it), by queue and partition',
+    labelNames: ['queue', 'partition'] as const,
     registers: [registry],
     async collect() {
       const reading = await read();
       this.reset();
-      for (const [queue, snap] of reading) if (snap) this.set({ queue }, snap.paused ? 1 : 0);
+      for (const [labels, snap] of reading) if (snap) this.set(labels, snap.paused ? 1 : 0);
     },
   });
   new Gauge({
     name: 'pushfleet_queue_metrics_ok',
     help: '1 when the queue could be read from Redis on this scrape, 0 when not (its other queue gauges are then absent)',
-    labelNames: ['queue'] as const,
+    labelNames: ['queue', 'partition'] as const,
     registers: [registry],
     async collect() {
       const reading = await read();
-      for (const [queue, snap] of reading) this.set({ queue }, snap ? 1 : 0);
+      for (const [labels, snap] of reading) this.set(labels, snap ? 1 : 0);
     },
   });
 }

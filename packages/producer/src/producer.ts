@@ -4,17 +4,15 @@ import { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_JOB_OPTIONS,
-  EVENTS_PER_JOB,
-  PUSH_SYSTEMS,
   PushEventInput,
   PushJobData,
-  QUEUE_NAMES,
   QueuedEvent,
   QUEUE_PREFIX,
   parsePushEventInput,
 } from '@pushfleet/events';
 import { InvalidEvent, InvalidEventsError, QueueUnavailableError } from './errors';
 import { ProducerMetrics } from './metrics';
+import { jobsByPartition, partitionedQueues, SharedJobs } from './partition-routing';
 
 /** Jobs per `addBulk` call (one Redis pipeline). */
 export const ADD_BULK_CHUNK = 1000;
@@ -56,6 +54,8 @@ export interface ProducerOptions {
   readyTimeoutMs?: number;
   /** Laid over the options of the producer's own connection (only when `connection` is a URL). */
   redisOptions?: RedisOptions;
+  /** QUEUE_PARTITIONS: queues per system; an owner's events all go to one (partition-routing.ts). @defaultValue 1 */
+  partitions?: number;
 }
 
 export interface Producer {
@@ -90,6 +90,8 @@ export interface BulkJob {
   opts: JobsOptions;
   /** Set on a job whose (one) event carries a caller id: deduplicated for DEDUPE_TTL. */
   dedupe?: true;
+  /** The queue partition of the job's owner(s): a job only holds events of owners of one partition. */
+  partition: number;
 }
 
 /**
@@ -97,17 +99,18 @@ export interface BulkJob {
  * caller id (job id = that id), the others EVENTS_PER_JOB to a job (job id = the first one's generated id).
  * `ids` are in input order; `errors` lists every invalid input (then nothing should be enqueued).
  */
-export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOptions = DEFAULT_JOB_OPTIONS): { ids: string[]; jobs: BulkJob[]; errors: InvalidEvent[] } {
+export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOptions = DEFAULT_JOB_OPTIONS, partitions = 1): { ids: string[]; jobs: BulkJob[]; errors: InvalidEvent[] } {
   const errors: InvalidEvent[] = [];
   const jobs: BulkJob[] = [];
   const ids: string[] = new Array(inputs.length);
   const enqueuedAt = Date.now();
-  const toJob = (events: QueuedEvent[]): BulkJob => ({
+  const toJob = (events: QueuedEvent[], partition: number): BulkJob => ({
     name: events.length === 1 ? events[0].event.message : 'batch',
     data: { events },
     opts: { ...jobOptions, jobId: events[0].id },
+    partition,
   });
-  let shared: QueuedEvent[] = [];
+  const shared = new SharedJobs(partitions, toJob, jobs);
   for (let index = 0; index < inputs.length; index++) {
     const r = parsePushEventInput(inputs[index]);
     if (!r.ok) {
@@ -117,18 +120,14 @@ export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOpt
     const { id: givenId, ...event } = r.value;
     if (givenId !== undefined) {
       ids[index] = givenId;
-      jobs.push({ ...toJob([{ id: givenId, event, enqueuedAt }]), dedupe: true });
+      jobs.push({ ...toJob([{ id: givenId, event, enqueuedAt }], shared.partitionOf(event.owner)), dedupe: true });
       continue;
     }
     const id = randomUUID();
     ids[index] = id;
     shared.push({ id, event, enqueuedAt });
-    if (shared.length === EVENTS_PER_JOB) {
-      jobs.push(toJob(shared));
-      shared = [];
-    }
   }
-  if (shared.length > 0) jobs.push(toJob(shared));
+  shared.flush();
   return { ids, jobs, errors };
 }
 
@@ -145,8 +144,10 @@ export function createProducer(options: ProducerOptions): Producer {
 
   const prefix = options.prefix ?? QUEUE_PREFIX;
   const jobOptions: JobsOptions = { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions };
-  const queues = PUSH_SYSTEMS.map((system) => {
-    const queue = new Queue<PushJobData>(QUEUE_NAMES[system], { connection: redis, prefix });
+  const partitions = options.partitions ?? 1;
+  // One queue per system and partition; queues[s][p] takes the jobs of partition p.
+  const queues = partitionedQueues(partitions, (name) => {
+    const queue = new Queue<PushJobData>(name, { connection: redis, prefix });
     queue.on('error', onError); // an 'error' without a listener would crash the process
     return queue;
   });
@@ -218,7 +219,7 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   async function publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }> {
-    const { ids, jobs, errors } = buildJobs(inputs, jobOptions);
+    const { ids, jobs, errors } = buildJobs(inputs, jobOptions, partitions);
     if (errors.length > 0) {
       metrics?.rejected(inputs.length, 'invalid');
       throw new InvalidEventsError(errors);
@@ -228,7 +229,8 @@ export function createProducer(options: ProducerOptions): Producer {
     const started = process.hrtime.bigint();
     try {
       await ready();
-      await Promise.all(queues.map((queue) => addInChunks(queue, jobs)));
+      const byPartition = jobsByPartition(jobs, partitions);
+      await Promise.all(queues.flatMap((perSystem) => byPartition.map((part, p) => (part.length > 0 ? addInChunks(perSystem[p], part) : undefined))));
     } catch (err) {
       metrics?.rejected(inputs.length, 'unavailable');
       throw err instanceof QueueUnavailableError ? err : unavailable('enqueueing failed', err);
@@ -246,7 +248,7 @@ export function createProducer(options: ProducerOptions): Producer {
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all(queues.map((q) => q.close().catch(() => { /* closing anyway */ })));
+      await Promise.all(queues.flat().map((q) => q.close().catch(() => { /* closing anyway */ })));
       if (ownConnection) {
         if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
         else redis.disconnect();
