@@ -1,13 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { loadRedisEnv } from '@pushfleet/config';
 import { partitionOf, partitionQueueNames, PUSH_SYSTEMS } from '@pushfleet/events';
 import { createRedisClient } from '@pushfleet/observability';
 import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
-import { APP_ID } from './support/delivery';
 import { reportFigure, testRedisClusterNodes, uniquePrefix, waitFor } from './support/env';
-import { startApiProcess, startApnsWorkerProcess, writePushApps, FleetProcess } from './support/fleet';
-import { userToken } from './support/jwt';
+import { startApiProcess, startApnsWorkerProcess, writePushApps, FleetProcess, registerApnsUsers } from './support/fleet';
 
 // QUEUE_PARTITIONS=4 on the local 3-master cluster: the partitions' keys land on every master, and a fleet
 // (API + two APNs workers, one of them on a WORKER_PARTITIONS subset) delivers every event exactly once.
@@ -21,6 +19,7 @@ const procs: FleetProcess[] = [];
 beforeAll(async () => {
   sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
   redis = createRedisClient(loadRedisEnv({ REDIS_CLUSTER_NODES: testRedisClusterNodes() })) as Cluster;
+  await redis.ping(); // slots known: CLUSTER commands then go to a node of the map
 });
 afterAll(async () => {
   for (const p of procs) await p.stop('SIGKILL');
@@ -31,13 +30,13 @@ afterAll(async () => {
 /** The master (host:port) that serves a key, from CLUSTER KEYSLOT and CLUSTER SLOTS. */
 async function masterOf(k: string): Promise<string> {
   const slot = Number(await redis.cluster('KEYSLOT', k));
-  const ranges = (await redis.cluster('SLOTS')) as [number, number, [string, number]][];
+  const ranges = (await redis.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
   const r = ranges.find(([from, to]) => slot >= from && slot <= to)!;
   return `${r[2][0]}:${r[2][1]}`;
 }
 
 test('the four partitions of each queue land on all three masters', async () => {
-  const ranges = (await redis.cluster('SLOTS')) as [number, number, [string, number]][];
+  const ranges = (await redis.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
   const masters = new Set(ranges.map((r) => `${r[2][0]}:${r[2][1]}`));
   expect(masters.size).toBe(3);
   for (const system of PUSH_SYSTEMS) {
@@ -55,15 +54,7 @@ test('a fleet on QUEUE_PARTITIONS=4 delivers every event exactly once; the queue
   procs.push(await startApnsWorkerProcess({ redisUrl: 'redis://127.0.0.1:1', prefix, sandbox, pushAppsFile, env }));
   procs.push(await startApnsWorkerProcess({ redisUrl: 'redis://127.0.0.1:1', prefix, sandbox, pushAppsFile, env: { ...env, WORKER_PARTITIONS: '2-3' } }));
 
-  const users = Array.from({ length: 40 }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
-  for (const u of users) {
-    const res = await fetch(`http://127.0.0.1:${api.port}/api/push`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await userToken(u.owner, { secret: SECRET })}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ system: 'apns', action: 'add', device_token: u.token, application_id: APP_ID }),
-    });
-    expect(res.status).toBe(200);
-  }
+  const users = await registerApnsUsers(api, 40, SECRET);
   expect(new Set(users.map((u) => partitionOf(u.owner, 4))).size).toBe(4);
   const perUser = 5;
   for (let round = 0; round < perUser; round++) {

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { freePort } from '../../scripts/lib/redis-server';
 import type { Sandbox } from '@pushfleet/sandbox';
 import type { generateApnsKey } from '@pushfleet/sandbox';
 import { APP_ID } from './delivery';
-import { TEST_AUTH_ENV } from './jwt';
+import { TEST_AUTH_ENV, userToken } from './jwt';
 
 export interface FleetProcess extends ManagedProcess {
   logs: string[];
@@ -73,4 +74,18 @@ export async function startApiProcess(o: { redisUrl: string; prefix: string; pus
   }, { quiet: true, onLine: (l) => logs.push(l) });
   await ready(p, `http://127.0.0.1:${opsPort}/readyz`, logs);
   return Object.assign(p, { logs, port, opsPort });
+}
+
+/** `count` users, each registering one APNs token through the API process (expects 200 for each). */
+export async function registerApnsUsers(api: FleetProcess, count: number, secret: string): Promise<{ owner: string; token: string }[]> {
+  const users = Array.from({ length: count }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
+  for (const u of users) {
+    const res = await fetch(`http://127.0.0.1:${api.port}/api/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await userToken(u.owner, { secret })}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ system: 'apns', action: 'add', device_token: u.token, application_id: APP_ID }),
+    });
+    if (res.status !== 200) throw new Error(`registering a token answered ${res.status}`);
+  }
+  return users;
 }
