@@ -47,6 +47,8 @@ export interface Fleet {
 
 export interface FleetOptions {
   redis: ThrowawayRedis;
+  /** How the processes reach Redis instead of REDIS_URL=redis.url (e.g. REDIS_CLUSTER_NODES, QUEUE_PARTITIONS: bench --cluster). */
+  redisEnv?: Record<string, string>;
   /** Node flags for every fleet process (e.g. --cpu-prof). */
   nodeArgs?: string[];
   /** Relay the processes' output instead of keeping the last lines. */
@@ -78,7 +80,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const gcmEnv = loadGcmWorkerEnv({ ...tuning, GCM_TRANSPORT: 'fcm-v1', FCM_SERVICE_ACCOUNT_FILE: serviceAccountFile });
 
   const [apiPort, apiOpsPort, apnsMetrics, gcmMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const common = { REDIS_URL: o.redis.url, PUSHFLEET_PREFIX: BENCH_PREFIX, LOG_LEVEL: 'warn', PUSH_APPS_FILE: secrets.pushAppsFile };
+  const common = { ...(o.redisEnv ?? { REDIS_URL: o.redis.url }), PUSHFLEET_PREFIX: BENCH_PREFIX, LOG_LEVEL: 'warn', PUSH_APPS_FILE: secrets.pushAppsFile };
   const recent = new Map<string, string[]>();
   const opts = (name: string, nodeArgs?: string[]) => ({
     quiet: !o.verbose,

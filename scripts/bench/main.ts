@@ -27,6 +27,7 @@ import http from 'node:http';
 import { keepAliveAgent, openLoop, postJson, PostTarget } from './http-load';
 import { apiAlonePhase, backlogPhase, fillRegistry } from './phases';
 import { startRedis, ThrowawayRedis } from '../lib/redis-server';
+import { runClusterBench } from './cluster';
 import { ROOT } from '../lib/processes';
 import { BENCH_PREFIX, Fleet, registerUsers, startFleet } from './fleet';
 import { benchEvents, BenchUser, benchUsers } from './data';
@@ -69,15 +70,17 @@ interface Args {
   redisConfig: [string, string][];
   profile: boolean;
   verbose: boolean;
+  /** --cluster: standalone and a local Redis Cluster side by side (scripts/bench/cluster.ts). */
+  cluster: boolean;
 }
 
-const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--rounds K] [--ingest-events N] [--apns-inflight N]\n             [--registry N] [--backlog N] [--backlog-small N] [--api-requests N] [--api-concurrency N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--profile] [--verbose]';
+const USAGE = 'usage: bench [--quick] [--users U] [--events N] [--rate R] [--duration S] [--queued M] [--rounds K] [--ingest-events N] [--apns-inflight N]\n             [--registry N] [--backlog N] [--backlog-small N] [--api-requests N] [--api-concurrency N]\n             [--only ingest] [--json PATH] [--redis-config name=value]... [--profile] [--verbose] [--cluster]';
 
 export function parseArgs(argv: string[]): Args {
   const quick = argv.includes('--quick');
   const a: Args = quick
-    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, rounds: 1, apnsInflight: 1000, registry: 2000, backlog: 2000, backlogSmall: 500, apiRequests: 1000, apiConcurrency: 32, redisConfig: [], profile: false, verbose: false }
-    : { quick, users: 5000, events: 10_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, rounds: 3, apnsInflight: 1000, registry: 1_000_000, backlog: 1_000_000, backlogSmall: 10_000, apiRequests: 20_000, apiConcurrency: 32, redisConfig: [], profile: false, verbose: false };
+    ? { quick, users: 100, events: 1000, rate: 1000, duration: 2, queued: 500, ingestEvents: 2000, ingestRounds: 1, rounds: 1, apnsInflight: 1000, registry: 2000, backlog: 2000, backlogSmall: 500, apiRequests: 1000, apiConcurrency: 32, redisConfig: [], profile: false, verbose: false, cluster: false }
+    : { quick, users: 5000, events: 10_000, rate: 1000, duration: 10, queued: 5000, ingestEvents: 20_000, ingestRounds: 3, rounds: 3, apnsInflight: 1000, registry: 1_000_000, backlog: 1_000_000, backlogSmall: 10_000, apiRequests: 20_000, apiConcurrency: 32, redisConfig: [], profile: false, verbose: false, cluster: false };
   const positive = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number\n${USAGE}`);
@@ -113,6 +116,7 @@ export function parseArgs(argv: string[]): Args {
       a.redisConfig.push([m[1], m[2]]);
     } else if (f === '--profile') a.profile = true;
     else if (f === '--verbose') a.verbose = true;
+    else if (f === '--cluster') a.cluster = true;
     else if (f === '--help' || f === '-h') { console.log(USAGE); process.exit(0); }
     else throw new Error(`unknown argument ${f}\n${USAGE}`);
   }
@@ -641,6 +645,14 @@ async function main(): Promise<void> {
   let machine: Results['machine'];
   let failed: unknown;
   try {
+    if (args.cluster) {
+      const cluster = await runClusterBench({ users: args.users, events: args.events, verbose: args.verbose });
+      const out = args.json ? path.resolve(args.json) : path.join(ROOT, 'bench-results', `bench-cluster-${stamp}.json`);
+      fs.mkdirSync(path.dirname(out), { recursive: true });
+      fs.writeFileSync(out, `${JSON.stringify({ command: `bench ${process.argv.slice(2).join(' ')}`, startedAt: new Date(started).toISOString(), loadavg1: os.loadavg()[0], cluster }, null, 2)}\n`);
+      console.log(`\nwrote ${path.relative(process.cwd(), out) || out}`);
+      process.exit(0);
+    }
     const redis = await startRedis({ persist: false });
     res.add('redis dir', async () => fs.rmSync(redis.dir, { recursive: true, force: true }));
     res.add('redis', () => redis.stop());
