@@ -94,6 +94,12 @@ function providerMetrics(registry: Registry) {
       labelNames: ['system'] as const,
       registers: [registry],
     }),
+    resends: new Counter({
+      name: 'pushfleet_provider_resends_total',
+      help: 'Streams the provider refused or never processed (REFUSED_STREAM, beyond a GOAWAY), sent again at once; not attempts, by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
     circuitOpen: new Gauge({
       name: 'pushfleet_circuit_open',
       help: '1 while an app\'s circuit is open after repeated configuration failures',

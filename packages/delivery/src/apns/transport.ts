@@ -57,6 +57,7 @@ class ApnsEndpoint {
       maxInflightPerSession: o.maxInflightPerConnection,
       requestTimeoutMs: o.requestTimeoutMs,
       onInflightChange: (d) => gauge.inc(d),
+      onResend: () => o.metrics.resends.inc({ system: 'apns' }),
     });
   }
 

@@ -60,7 +60,7 @@ describe('FCM v1 answers (ErrorCode reference; decide on the FcmError detail)', 
     expect(fcmV1Rule(404, body).rule.action).toBe('fail');
   });
 
-  test.each(['timeout', 'goaway', 'stream-reset', 'connection', 'body-too-large'])('transport error %s -> retry', (kind) => {
+  test.each(['timeout', 'goaway', 'stream-reset', 'connection', 'body-too-large', 'refused'])('transport error %s -> retry', (kind) => {
     expect(FCM_V1_OUTCOMES[kind].action).toBe('retry');
   });
 });

@@ -51,6 +51,7 @@ export const FCM_V1_OUTCOMES: Record<string, OutcomeRule> = {
   'stream-reset': { action: 'retry' },
   connection: { action: 'retry' },
   'body-too-large': { action: 'retry' },
+  refused: { action: 'retry' }, // never processed, and the pool's immediate resends ran out
 };
 
 /** The parts of a google.rpc error envelope the table looks at. */
