@@ -43,6 +43,8 @@ export interface OutcomeRule {
   minRetryAfterMs?: number;
   /** Re-sign the provider credential and resend once at once (APNs ExpiredProviderToken, FCM 401). */
   refreshCredentials?: boolean;
+  /** Take the credential the fleet shares now (never sign a new one) before the next send (APNs TooManyProviderTokenUpdates). */
+  adoptCredentials?: boolean;
 }
 
 /** Marks the outcomes of a send whose payload had to be shortened (mutates and returns them). */
