@@ -279,6 +279,21 @@ describe.each<Kind>(['legacy', 'fcm-v1'])('%s transport', (kind) => {
     expect(await counterValue(r.metrics, 'pushfleet_dead_lettered_total', { system: 'gcm', cause: 'configuration' })).toBe(1);
     if (kind === 'legacy') expect(logLines.filter((l) => l.includes('switch to GCM_TRANSPORT=fcm-v1'))).toHaveLength(1);
   });
+  test('a sender-id mismatch storm (every answer: the ids belong to another project) prunes nothing', async () => {
+    const r = rig();
+    const owners = Array.from({ length: 4 }, () => randomUUID());
+    const idsOf = new Map(owners.map((o) => [o, regIds('sender', 50)]));
+    await Promise.all(owners.map((o) => register(r, o, idsOf.get(o)!)));
+    const prunesBefore = await counterValue(r.metrics, 'pushfleet_prunes_total');
+    sandbox.behaviours.set(kind === 'legacy' ? { system: 'gcm', reason: 'MismatchSenderId' } : { system: 'fcm', reason: 'SENDER_ID_MISMATCH' });
+    const { ids } = await r.producer.publishMany(owners.map((o) => ({ ...specEvents(o)[0] })));
+    for (const id of sharedJobIds(ids)) expect(await settled(r, id)).toBe('failed');
+    for (const o of owners) expect(await r.registry.gcmEntries(o)).toHaveLength(50);
+    expect(await counterValue(r.metrics, 'pushfleet_prunes_total')).toBe(prunesBefore);
+    const job = await r.queue.getJob(sharedJobIds(ids)[0]);
+    expect(job?.failedReason).toMatch(/^configuration: 200 token\(s\) of 4 event\(s\)/);
+  });
+
   test('a storm on half of all requests: every id delivered exactly once, none pruned', async () => {
     const r = rig();
     const users = Array.from({ length: 40 }, () => ({ owner: randomUUID(), id: regIds('storm', 1)[0] }));

@@ -4,3 +4,4 @@ export * from './api';
 export * from './workers';
 export * from './apns-credentials';
 export * from './redis';
+export * from './pruning';

@@ -106,6 +106,18 @@ function providerMetrics(registry: Registry) {
       labelNames: ['system', 'app'] as const,
       registers: [registry],
     }),
+    pruneGuardOpen: new Gauge({
+      name: 'pushfleet_prune_guard_open',
+      help: '1 while the prune-storm guard holds an app\'s prunes (too many prune answers: likely our configuration), by system, app and environment',
+      labelNames: ['system', 'app', 'environment'] as const,
+      registers: [registry],
+    }),
+    pruneGuardHeld: new Counter({
+      name: 'pushfleet_prune_guard_held_total',
+      help: 'Prune answers the prune-storm guard did not carry out (token kept), by system, app, environment and reason',
+      labelNames: ['system', 'app', 'environment', 'reason'] as const,
+      registers: [registry],
+    }),
     credentialFailures: new Counter({
       name: 'pushfleet_credential_refresh_failures_total',
       help: 'Provider credential refreshes that failed (APNs JWT signing, FCM OAuth token), by system',

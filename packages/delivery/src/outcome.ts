@@ -28,6 +28,8 @@ export interface TokenOutcome {
   retryAfterMs?: number;
   /** APNs 410: when Apple learned the token was invalid; we prune only entries registered before it. */
   invalidSince?: number;
+  /** The provider's environment the token was sent to, when it has several (APNs: production, sandbox); the prune guard's scope. */
+  environment?: string;
   /** GCM canonical id for `replace`. */
   canonicalToken?: string;
   /** The payload was shortened to fit the provider's limit (counted once per event send). */

@@ -51,6 +51,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
     retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     concurrency: o.concurrency,
     circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
+    pruneGuard: { maxShare: env.PRUNE_GUARD_MAX_SHARE, minAnswers: env.PRUNE_GUARD_MIN_ANSWERS, windowMs: env.PRUNE_GUARD_WINDOW_MS },
     metrics: o.metrics,
     logger,
   });

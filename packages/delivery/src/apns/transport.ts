@@ -90,6 +90,13 @@ export function topicFor(device: ApnsDevice): string {
   return device.apnsTopic ?? device.app.slice(11);
 }
 
+/** Stamps the outcomes with the environment they were sent to (the prune guard's scope); returns them. */
+function inEnvironment(outs: TokenOutcome[], sandbox: boolean): TokenOutcome[] {
+  const environment = sandbox ? 'sandbox' : 'production';
+  for (const o of outs) o.environment = environment;
+  return outs;
+}
+
 /** Days until an APNs client certificate expires (credential health metric). */
 export function certificateDaysLeft(certPem: string, now = Date.now()): number {
   return (Date.parse(new X509Certificate(certPem).validTo) - now) / 86_400_000;
@@ -150,7 +157,7 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
       const g = groups.get(key);
       if (g) g.push(e); else groups.set(key, [e]);
     }
-    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx)));
+    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx).then((outs) => inEnvironment(outs, g[0].sandbox))));
     return results.length === 1 ? results[0] : results.flat();
   }
 
