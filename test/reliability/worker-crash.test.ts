@@ -42,7 +42,9 @@ test.each([
   const pushAppsFile = writePushApps(key);
   const users = await loadUsers(prefix, 300);
   const tokens = new Set(users.map((u) => u.token));
-  sandbox.behaviours.clear();
+  // Each case is a new deployment (prefix) of the same team: Apple would see its second provider token
+  // within 20 minutes as TooManyProviderTokenUpdates, so the sandbox forgets the first case's token.
+  sandbox.reset();
   // Slow answers keep many sends in flight when the signal lands: 3 jobs of EVENTS_PER_JOB events at a time.
   const slow = sandbox.behaviours.set({ system: 'apns', latencyMs: 250 });
   const concurrency = 3;

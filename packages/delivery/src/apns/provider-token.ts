@@ -42,6 +42,8 @@ export interface ProviderTokensOptions {
   now?: () => number;
   /** Called on every new signature (tests count them). */
   onSign?: (teamId: string) => void;
+  /** Tests: shorter ages (seconds) against a sandbox whose tokens expire in seconds. @defaultValue PROVIDER_TOKEN_TIMING */
+  timing?: Partial<typeof PROVIDER_TOKEN_TIMING>;
 }
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -57,9 +59,11 @@ export function signProviderToken(key: KeyObject, keyId: string, teamId: string,
 export class ProviderTokens {
   private readonly teams = new Map<string, Team>();
   private readonly now: () => number;
+  private readonly timing: typeof PROVIDER_TOKEN_TIMING;
 
   constructor(private readonly o: ProviderTokensOptions) {
     this.now = o.now ?? Date.now;
+    this.timing = { ...PROVIDER_TOKEN_TIMING, ...o.timing };
   }
 
   /** Registers a team's key, loaded by `loadApnsSigningKey` (once per team and key; later calls are ignored). */
@@ -72,7 +76,7 @@ export class ProviderTokens {
   async current(teamId: string, keyId: string): Promise<StoredToken> {
     const t = this.team(teamId, keyId);
     if (!t.current) await this.once(t, () => this.start(t));
-    else if (this.age(t.current.iat) >= PROVIDER_TOKEN_TIMING.refreshAfterS && this.now() - t.lastCheck >= PROVIDER_TOKEN_TIMING.checkEveryMs) {
+    else if (this.age(t.current.iat) >= this.timing.refreshAfterS && this.now() - t.lastCheck >= this.timing.checkEveryMs) {
       t.lastCheck = this.now();
       void this.once(t, () => this.refresh(t)).catch((e: Error) => this.o.logger?.warn({ teamId, err: e.message }, 'provider token refresh failed; the current token is kept'));
     }
@@ -89,7 +93,7 @@ export class ProviderTokens {
       if (t.current && t.current.iat > iat) return;
       const stored = await this.o.store.read(this.id(t));
       if (stored && stored.iat > iat) return this.take(t, stored);
-      if (this.age(iat) >= PROVIDER_TOKEN_TIMING.minReplaceAgeS && !(await this.replace(t, iat))) await this.awaitNewer(t, iat);
+      if (this.age(iat) >= this.timing.minReplaceAgeS && !(await this.replace(t, iat))) await this.awaitNewer(t, iat);
     });
   }
 
@@ -132,10 +136,10 @@ export class ProviderTokens {
 
   /** Start-up: the fleet's token unless it is (nearly) expired; else replace it, or wait for whoever is. */
   private async start(t: Team): Promise<void> {
-    const deadline = Date.now() + PROVIDER_TOKEN_TIMING.startWaitMs;
+    const deadline = Date.now() + this.timing.startWaitMs;
     for (;;) {
       const stored = await this.o.store.read(this.id(t));
-      if (stored && this.age(stored.iat) < PROVIDER_TOKEN_TIMING.maxUsableAgeS) return this.take(t, stored);
+      if (stored && this.age(stored.iat) < this.timing.maxUsableAgeS) return this.take(t, stored);
       if (await this.replace(t, stored?.iat)) return;
       if (Date.now() >= deadline) {
         this.o.logger?.warn({ teamId: t.teamId }, 'no shared provider token and the lock stays taken: signing one for this worker alone');
@@ -147,7 +151,7 @@ export class ProviderTokens {
 
   /** Another worker holds the lock: wait (real time, at most the lock's life) for the token it stores. */
   private async awaitNewer(t: Team, iat: number): Promise<void> {
-    const deadline = Date.now() + PROVIDER_TOKEN_TIMING.lockMs;
+    const deadline = Date.now() + this.timing.lockMs;
     while (Date.now() < deadline) {
       const stored = await this.o.store.read(this.id(t));
       if (stored && stored.iat > iat) return this.take(t, stored);
@@ -159,7 +163,7 @@ export class ProviderTokens {
   private async refresh(t: Team): Promise<void> {
     const stored = await this.o.store.read(this.id(t));
     if (stored && t.current && stored.iat > t.current.iat) this.take(t, stored);
-    if (t.current && this.age(t.current.iat) >= PROVIDER_TOKEN_TIMING.refreshAfterS) await this.replace(t, t.current.iat);
+    if (t.current && this.age(t.current.iat) >= this.timing.refreshAfterS) await this.replace(t, t.current.iat);
   }
 
   /**
@@ -169,10 +173,10 @@ export class ProviderTokens {
   private async replace(t: Team, seenIat: number | undefined): Promise<boolean> {
     const id = this.id(t);
     const lock = randomBytes(8).toString('hex');
-    if (!(await this.o.store.lock(id, lock, PROVIDER_TOKEN_TIMING.lockMs))) return false;
+    if (!(await this.o.store.lock(id, lock, this.timing.lockMs))) return false;
     try {
       const stored = await this.o.store.read(id);
-      if (stored && stored.iat !== seenIat && this.age(stored.iat) < PROVIDER_TOKEN_TIMING.maxUsableAgeS) {
+      if (stored && stored.iat !== seenIat && this.age(stored.iat) < this.timing.maxUsableAgeS) {
         this.take(t, stored);
         return true;
       }
