@@ -1,4 +1,4 @@
-import { loadApnsWorkerEnv, loadConfigOrExit, loadPushApps, readConfigFile } from '@pushfleet/config';
+import { loadApnsWorkerEnv, loadConfigOrExit, loadPushApps, readConfigFile, redisConnection } from '@pushfleet/config';
 import { ApnsTransport, createDeliveryMetrics, fleetProviderTokens, registerApnsCredentialMetrics, runWorkerProcess } from '@pushfleet/delivery';
 import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
 
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   registerApnsCredentialMetrics(metricsRegistry, apps.apns.values());
 
   // One provider token per team for the whole fleet, kept in Redis (docs/redis-keys.md).
-  const providerTokens = fleetProviderTokens({ redisUrl: env.REDIS_URL, prefix: env.PUSHFLEET_PREFIX, logger });
+  const providerTokens = fleetProviderTokens({ redis: redisConnection(env), prefix: env.PUSHFLEET_PREFIX, logger });
   const transport = loadConfigOrExit('worker-apns', () => new ApnsTransport({
     apps: apps.apns,
     productionUrl: env.APNS_PRODUCTION_URL,

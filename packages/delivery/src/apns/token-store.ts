@@ -1,5 +1,7 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { RedisConnection } from '@pushfleet/config';
+import { createRedisClient } from '@pushfleet/observability';
 import { ProviderTokens, StoredToken } from './provider-token';
 
 /** Where the fleet keeps its APNs provider tokens, and the lock of the worker replacing one. */
@@ -85,8 +87,8 @@ export class MemoryTokenStore implements TokenStore {
 }
 
 /** A worker process's provider tokens, shared with the fleet through Redis on a connection of their own. */
-export function fleetProviderTokens(o: { redisUrl: string; prefix: string; logger: Logger }): ProviderTokens {
-  const redis = new Redis(o.redisUrl, { enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
+export function fleetProviderTokens(o: { redis: RedisConnection; prefix: string; logger: Logger }): ProviderTokens {
+  const redis = createRedisClient(o.redis, { enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', (e) => o.logger.debug({ err: e.message }, 'redis connection error (provider tokens)'));
   return new ProviderTokens({ store: new RedisTokenStore(redis, o.prefix), logger: o.logger });
 }
