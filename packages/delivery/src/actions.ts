@@ -84,12 +84,19 @@ export class OutcomeActions {
     round.heldForMs = Math.max(round.heldForMs, circuit.blockedFor(out.app));
   }
 
-  private async prune(owner: string, out: TokenOutcome, device: Device | undefined): Promise<void> {
+  /** Prunes the entry the answer was about (its registration time as the send saw it), keeping a tombstone. */
+  private async prune(owner: string, out: TokenOutcome, device: (Device & { sandbox?: boolean; apnsTopic?: string }) | undefined): Promise<void> {
     const { system, tokens, metrics, logger } = this.o;
-    const removed = await tokens.remove(owner, system, out.token, {
+    if (!device) return;
+    const removed = await tokens.prune(owner, system, out.token, {
+      reason: out.reason,
+      answer: `${out.action} ${out.reason}`,
+      app: out.app,
+      registeredAt: device.registeredAt,
+      ...(device.sandbox === undefined ? {} : { sandbox: device.sandbox }),
+      ...(device.apnsTopic === undefined ? {} : { apnsTopic: device.apnsTopic }),
       ...(out.invalidSince === undefined ? {} : { registeredBefore: out.invalidSince }),
     });
-    void device;
     if (removed) {
       metrics.prunes.inc({ system, reason: out.reason });
       logger.info({ system, app: out.app, reason: out.reason, token: tokenRef(out.token) }, 'pruned token');

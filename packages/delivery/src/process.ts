@@ -38,7 +38,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
   const registryRedis = redis.duplicate();
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
-  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry });
+  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry, prunedRetentionSeconds: env.PRUNED_RETENTION_SECONDS });
   const worker = new DeliveryWorker<S>({
     system: o.system,
     connection: redis,
