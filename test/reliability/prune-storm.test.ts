@@ -20,8 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => rig.close());
 
-async function register(app: string, n: number, tag: string) {
-  const list = Array.from({ length: n }, () => ({ owner: randomUUID(), token: tag + randomBytes(32).toString('hex').slice(1) }));
+async function register(app: string, n: number, tag: string, issue?: () => string) {
+  const list = Array.from({ length: n }, () => ({ owner: randomUUID(), token: issue ? issue() : tag + randomBytes(32).toString('hex').slice(1) }));
   await Promise.all(list.map((u) => rig.registry.addApns(u.owner, { deviceToken: u.token, applicationId: app, sandbox: false })));
   return list;
 }
@@ -29,8 +29,9 @@ async function register(app: string, n: number, tag: string) {
 const registered = async (list: { owner: string }[]) => (await Promise.all(list.map((u) => rig.registry.apnsEntries(u.owner)))).filter((e) => e.length === 1).length;
 
 test('a BadDeviceToken storm on one app keeps at least 90 % of its tokens and opens its circuit', async () => {
-  const list = await register(STORM_APP, 500, 'b');
-  rig.sandbox.behaviours.set({ system: 'apns', tokenPrefix: 'b', status: 400, reason: 'BadDeviceToken' });
+  // Development tokens registered as production: what swapped endpoints or a mislabelled build look like.
+  // The sandbox's environment rule answers BadDeviceToken for every one of them.
+  const list = await register(STORM_APP, 500, 'b', () => rig.sandbox.devices.issueApnsToken('development'));
   await rig.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[0] })));
   await waitFor(async () => (await rig.deliveryMetrics.pruneGuardOpen.get()).values.some((v) => v.labels.app === STORM_APP && v.value === 1), { what: 'the guard to trip' });
   expect(worker.circuit.openApps()).toContain(STORM_APP);
@@ -41,6 +42,7 @@ test('a BadDeviceToken storm on one app keeps at least 90 % of its tokens and op
   expect(kept).toBeGreaterThanOrEqual(450);
   expect(await counterValue(rig.metrics, 'pushfleet_prunes_total', { reason: 'BadDeviceToken' })).toBe(500 - kept);
   expect(await counterValue(rig.metrics, 'pushfleet_prune_guard_held_total', { app: STORM_APP, reason: 'BadDeviceToken' })).toBeGreaterThanOrEqual(1);
+  expect(rig.sandbox.refusals.count('environment', 'BadDeviceToken')).toBeGreaterThanOrEqual(100);
 });
 
 test('normal churn (5 % Unregistered) on another app prunes exactly those tokens', async () => {

@@ -282,16 +282,19 @@ describe.each<Kind>(['legacy', 'fcm-v1'])('%s transport', (kind) => {
   test('a sender-id mismatch storm (every answer: the ids belong to another project) prunes nothing', async () => {
     const r = rig();
     const owners = Array.from({ length: 4 }, () => randomUUID());
-    const idsOf = new Map(owners.map((o) => [o, regIds('sender', 50)]));
+    // FCM v1: the sandbox's own rule (tokens issued for another project); legacy: a scripted answer.
+    const newIds = (n: number) => (kind === 'fcm-v1' ? Array.from({ length: n }, () => sandbox.devices.issueFcmToken('another-project')) : regIds('sender', n));
+    const idsOf = new Map(owners.map((o) => [o, newIds(50)]));
     await Promise.all(owners.map((o) => register(r, o, idsOf.get(o)!)));
     const prunesBefore = await counterValue(r.metrics, 'pushfleet_prunes_total');
-    sandbox.behaviours.set(kind === 'legacy' ? { system: 'gcm', reason: 'MismatchSenderId' } : { system: 'fcm', reason: 'SENDER_ID_MISMATCH' });
+    if (kind === 'legacy') sandbox.behaviours.set({ system: 'gcm', reason: 'MismatchSenderId' });
     const { ids } = await r.producer.publishMany(owners.map((o) => ({ ...specEvents(o)[0] })));
     for (const id of sharedJobIds(ids)) expect(await settled(r, id)).toBe('failed');
     for (const o of owners) expect(await r.registry.gcmEntries(o)).toHaveLength(50);
     expect(await counterValue(r.metrics, 'pushfleet_prunes_total')).toBe(prunesBefore);
     const job = await r.queue.getJob(sharedJobIds(ids)[0]);
     expect(job?.failedReason).toMatch(/^configuration: 200 token\(s\) of 4 event\(s\)/);
+    if (kind === 'fcm-v1') expect(sandbox.refusals.count('sender-id', 'SENDER_ID_MISMATCH')).toBe(200);
   });
 
   test('a storm on half of all requests: every id delivered exactly once, none pruned', async () => {
