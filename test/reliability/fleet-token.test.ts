@@ -1,11 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { createProducer, Producer } from '@pushfleet/producer';
 import { TokenRegistry } from '@pushfleet/registry';
-import { generateApnsKey, Sandbox, startSandbox } from '@pushfleet/sandbox';
+import { generateApnsKey } from '@pushfleet/sandbox';
 import { APP_ID, specEvents } from '../support/delivery';
 import { reportFigure, testRedisUrl, uniquePrefix, waitFor } from '../support/env';
-import { FleetProcess, startApnsWorkerProcess, writePushApps } from '../support/fleet';
+import { startApnsWorkerProcess, useProcessFleet, writePushApps } from '../support/fleet';
 
 /**
  * A fleet of compiled APNs worker processes, started one after another as in a rollout, against the
@@ -14,47 +13,35 @@ import { FleetProcess, startApnsWorkerProcess, writePushApps } from '../support/
  * TooManyProviderTokenUpdates. Each worker signing its own token drew 40 of them with three workers.
  */
 const key = generateApnsKey({ keyId: 'FLEET12345', teamId: '39JSDKGJ38' });
-let sandbox: Sandbox;
-let redis: Redis;
-const procs: FleetProcess[] = [];
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL');
-  await sandbox.close();
-  redis.disconnect();
-});
+const fleet = useProcessFleet(key);
 
 /** Publishes one event to each of `n` new users and waits until every one is delivered. */
 async function wave(registry: TokenRegistry, producer: Producer, n: number): Promise<void> {
   const users = Array.from({ length: n }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
   await Promise.all(users.map((u) => registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
   await producer.publishMany(users.map((u) => ({ ...specEvents(u.owner)[0] })));
-  await waitFor(() => users.every((u) => sandbox.recorder.deliveries({ token: u.token }).some((d) => d.status === 200)), { timeoutMs: 20_000, what: `${n} deliveries` });
+  await waitFor(() => users.every((u) => fleet.sandbox.recorder.deliveries({ token: u.token }).some((d) => d.status === 200)), { timeoutMs: 20_000, what: `${n} deliveries` });
 }
 
 test.each([2, 4])('%i APNs worker processes started one after another send with one provider token: zero TooManyProviderTokenUpdates', async (n) => {
-  sandbox.reset(); // a new deployment (prefix) of the team: forget the last case's token
+  fleet.sandbox.reset(); // a new deployment (prefix) of the team: forget the last case's token
   const prefix = uniquePrefix(`fleet-token-${n}`);
   const pushAppsFile = writePushApps(key);
-  const registry = new TokenRegistry(redis, { prefix });
-  const producer = createProducer({ connection: redis, prefix });
+  const registry = new TokenRegistry(fleet.redis, { prefix });
+  const producer = createProducer({ connection: fleet.redis, prefix });
   try {
     for (let i = 0; i < n; i++) {
-      procs.push(await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile }));
+      fleet.procs.push(await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox: fleet.sandbox, pushAppsFile }));
       await wave(registry, producer, 200);
     }
-    const updates = sandbox.refusals.count('provider-token-updates');
+    const updates = fleet.sandbox.refusals.count('provider-token-updates');
     reportFigure(`tooManyProviderTokenUpdatesWith${n}Workers`, updates);
-    expect(sandbox.refusals.report().byRule['provider-token-updates']).toBeUndefined();
+    expect(fleet.sandbox.refusals.report().byRule['provider-token-updates']).toBeUndefined();
     expect(updates).toBe(0);
-    const tokens = new Set(sandbox.recorder.deliveries({ system: 'apns' }).map((d) => String(d.headers.authorization)));
+    const tokens = new Set(fleet.sandbox.recorder.deliveries({ system: 'apns' }).map((d) => String(d.headers.authorization)));
     expect(tokens.size).toBe(1);
   } finally {
     await producer.close();
-    for (const p of procs.splice(0)) await p.stop('SIGTERM');
+    for (const p of fleet.procs.splice(0)) await p.stop('SIGTERM');
   }
 });
