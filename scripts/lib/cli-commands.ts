@@ -458,6 +458,57 @@ Only the user's own entry is removed (a token that now belongs to someone else i
   },
 };
 
+const tokensPruned: Command = {
+  path: ['tokens', 'pruned'],
+  synopsis: 'tokens pruned [--limit N] [--full] [--json]',
+  summary: 'tokens the workers pruned, kept as tombstones for PRUNED_RETENTION_SECONDS (newest first)',
+  details: `Each line: system, token reference (the full token with --full), owner, app, reason, the answer that
+pruned it, when it was registered and pruned. \`tokens restore --ref\` takes the reference.`,
+  options: { limit: { type: 'string' }, full: { type: 'boolean', default: false }, json },
+  async run(ctx, values) {
+    const limit = positiveInt(values, 'limit', 100, 10_000);
+    const stones = await (await ctx.registry()).tombstones.list(limit);
+    const rows = stones.map((t) => ({
+      system: t.system, token: values.full ? t.token : tokenRef(t.token), owner: t.owner, app: t.app, reason: t.reason,
+      answer: t.answer, registeredAt: iso(t.registeredAt), prunedAt: iso(t.prunedAt),
+    }));
+    if (values.json) {
+      ctx.out(JSON.stringify({ pruned: rows }));
+      return rows.length ? EXIT.OK : EXIT.NOT_FOUND;
+    }
+    if (rows.length === 0) throw new NotFoundError('no pruned tokens kept');
+    for (const l of table([
+      ['system', 'token', 'owner', 'app', 'reason', 'answer', 'registered-at', 'pruned-at'],
+      ...rows.map((r) => [r.system, r.token, r.owner, r.app, r.reason, r.answer, r.registeredAt, r.prunedAt]),
+    ])) ctx.out(l);
+    return EXIT.OK;
+  },
+};
+
+const tokensRestore: Command = {
+  path: ['tokens', 'restore'],
+  synopsis: 'tokens restore --system apns|gcm (--token TOKEN | --ref REF)',
+  summary: 'put a pruned token back to its owner, as it was registered',
+  details: `--ref is the reference \`tokens pruned\` prints. A token registered again since (by anyone) is left as it
+is and its tombstone dropped.`,
+  options: { system: { type: 'string' }, token: { type: 'string' }, ref: { type: 'string' } },
+  async run(ctx, values) {
+    const sys = system(values, 'system');
+    const which = oneOf(values, 'token', 'ref');
+    const registry = await ctx.registry();
+    let token = String(values[which === 'a' ? 'token' : 'ref']);
+    if (which === 'b') {
+      const found = (await registry.tombstones.list(10_000)).find((t) => t.system === sys && tokenRef(t.token) === token);
+      if (!found) throw new NotFoundError(`no pruned ${sys} token with reference ${token}`);
+      token = found.token;
+    }
+    const result = await registry.restore(sys, token);
+    if (result === 'not-found') throw new NotFoundError(`no pruned ${sys} token ${tokenRef(token)} is kept`);
+    ctx.out(result === 'restored' ? `restored ${sys} token ${tokenRef(token)}` : `${sys} token ${tokenRef(token)} is registered again already; tombstone dropped`);
+    return EXIT.OK;
+  },
+};
+
 const registryMigrate: Command = {
   path: ['registry', 'migrate'],
   synopsis: 'registry migrate [--json]',
@@ -477,7 +528,7 @@ owners without an entry), users.`,
   },
 };
 
-export const COMMANDS: readonly Command[] = [stats, deadLetterList, deadLetterReplay, deadLetterPurge, sendSample, tokensList, tokensRemove, registryMigrate];
+export const COMMANDS: readonly Command[] = [stats, deadLetterList, deadLetterReplay, deadLetterPurge, sendSample, tokensList, tokensRemove, tokensPruned, tokensRestore, registryMigrate];
 
 // ------------------------------------------------------------------------------------------------- help
 

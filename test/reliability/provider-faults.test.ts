@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ProviderTokens, RedisTokenStore } from '@pushfleet/delivery';
 import { startApnsRig, ApnsRig, APP_ID, specEvents, counterValue } from '../support/delivery';
 import { waitFor } from '../support/env';
 
@@ -53,14 +54,16 @@ test('GOAWAY mid-flight: the streams it killed are retried on a new connection',
   expect(unanswered() - unansweredBefore).toBeGreaterThanOrEqual(2); // more than the one that drew the GOAWAY
 });
 
-test('ExpiredProviderToken: the JWT is re-signed and the token resent at once', async () => {
+test('ExpiredProviderToken for a young token: resent at once with the fleet\'s token, never a new signature', async () => {
   const [u] = await users(1);
   rig.sandbox.behaviours.set({ token: u.token, status: 403, reason: 'ExpiredProviderToken', times: 1 });
   await rig.producer.publish({ ...specEvents(u.owner)[3] });
-  await waitFor(() => ok(u.token) === 1, { what: 'delivery after re-signing' });
+  await waitFor(() => ok(u.token) === 1, { what: 'delivery after ExpiredProviderToken' });
   const [first, second] = rig.sandbox.recorder.deliveries({ token: u.token });
   expect(first.status).toBe(403);
-  expect(second.headers.authorization).not.toEqual(first.headers.authorization);
+  expect(second.time - first.time).toBeLessThan(1000); // at once, not after a backoff
+  expect(second.headers.authorization).toEqual(first.headers.authorization);
+  expect(rig.sandbox.refusals.count('provider-token-updates')).toBe(0);
 });
 
 test('repeated configuration failures open the app\'s circuit: later jobs wait instead of hammering Apple', async () => {
@@ -103,14 +106,20 @@ test('an open circuit never dead-letters a job on its last attempt without sendi
   }
 });
 
-test('hundreds of requests with one expired provider token re-sign it once', async () => {
-  // A fresh rig: the provider token has not been re-signed in the last minute.
-  const local = await startApnsRig('resign');
+test('hundreds of requests with a really expired provider token: one new signature, no TooManyProviderTokenUpdates', async () => {
+  // Apple's one hour, shrunk: the sandbox expires tokens after 2 s, the fleet treats them as due after 1 s.
+  const local = await startApnsRig('resign', { hard: { apnsProviderTokenMaxAgeSeconds: 2 } });
   try {
-    local.startWorker({ concurrency: 60 });
+    const timing = { minReplaceAgeS: 1, maxUsableAgeS: 1.5, refreshAfterS: 3600 };
+    local.startWorker({ concurrency: 60, providerTokens: new ProviderTokens({ store: new RedisTokenStore(local.redis, local.prefix, false), timing }) });
     const list = Array.from({ length: 60 }, () => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
     await Promise.all(list.map((u) => local.registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
-    local.sandbox.behaviours.set({ system: 'apns', status: 403, reason: 'ExpiredProviderToken', times: 60 });
+    // One delivery signs the token; once it is past the sandbox's 2 s, the whole batch draws ExpiredProviderToken.
+    await local.producer.publish({ ...specEvents(list[0].owner)[2] });
+    await waitFor(() => local.sandbox.recorder.deliveries({ token: list[0].token }).some((d) => d.status === 200), { what: 'the first delivery' });
+    const signedAt = Date.now();
+    await waitFor(() => Date.now() - signedAt > 2100, { what: 'the provider token to expire' });
+    local.sandbox.recorder.clear();
     await local.producer.publishMany(list.map((u) => ({ ...specEvents(u.owner)[2] })));
     const delivered = (t: string) => local.sandbox.recorder.deliveries({ token: t }).filter((d) => d.status === 200);
     await waitFor(() => list.every((u) => delivered(u.token).length === 1), { timeoutMs: 20_000, what: 'all delivered after re-signing' });
@@ -118,6 +127,8 @@ test('hundreds of requests with one expired provider token re-sign it once', asy
     expect(tokensUsed(403).size).toBe(1);
     expect(tokensUsed(200).size).toBe(1);
     expect([...tokensUsed(200)][0]).not.toBe([...tokensUsed(403)][0]);
+    expect(local.sandbox.refusals.count('provider-token-expired')).toBeGreaterThanOrEqual(1);
+    expect(local.sandbox.refusals.count('provider-token-updates')).toBe(0);
   } finally {
     await local.close();
   }

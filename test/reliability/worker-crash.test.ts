@@ -1,38 +1,25 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { TokenRegistry } from '@pushfleet/registry';
 import { Queue } from 'bullmq';
 import { EVENTS_PER_JOB, QUEUE_NAMES } from '@pushfleet/events';
 import { createProducer } from '@pushfleet/producer';
-import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
+import { generateApnsKey } from '@pushfleet/sandbox';
 import { APP_ID, specEvents } from '../support/delivery';
 import { reportFigure, testRedisUrl, uniquePrefix, waitFor } from '../support/env';
-import { startApnsWorkerProcess, writePushApps, FleetProcess } from '../support/fleet';
+import { startApnsWorkerProcess, useProcessFleet, writePushApps } from '../support/fleet';
 
 // Real processes: the compiled APNs worker, killed and stopped under load; a new one finishes the work.
-let sandbox: Sandbox;
-let redis: Redis;
 const key = generateApnsKey({ keyId: 'CRASH12345', teamId: '39JSDKGJ38' });
-const procs: FleetProcess[] = [];
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
-  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL');
-  await sandbox.close();
-  redis.disconnect();
-});
+const fleet = useProcessFleet(key);
 
 async function loadUsers(prefix: string, n: number) {
-  const registry = new TokenRegistry(redis, { prefix });
+  const registry = new TokenRegistry(fleet.redis, { prefix });
   const users = Array.from({ length: n }, (_, i) => ({ owner: randomUUID(), token: randomBytes(32).toString('hex') }));
   await Promise.all(users.map((u) => registry.addApns(u.owner, { deviceToken: u.token, applicationId: APP_ID, sandbox: false })));
   return users;
 }
 
-const delivered = (token: string) => sandbox.recorder.deliveries({ token, system: 'apns' }).filter((d) => d.status === 200).length;
+const delivered = (token: string) => fleet.sandbox.recorder.deliveries({ token, system: 'apns' }).filter((d) => d.status === 200).length;
 
 test.each([
   ['SIGKILL', 'SIGKILL' as const],
@@ -42,18 +29,20 @@ test.each([
   const pushAppsFile = writePushApps(key);
   const users = await loadUsers(prefix, 300);
   const tokens = new Set(users.map((u) => u.token));
-  sandbox.behaviours.clear();
+  // Each case is a new deployment (prefix) of the same team: Apple would see its second provider token
+  // within 20 minutes as TooManyProviderTokenUpdates, so the sandbox forgets the first case's token.
+  fleet.sandbox.reset();
   // Slow answers keep many sends in flight when the signal lands: 3 jobs of EVENTS_PER_JOB events at a time.
-  const slow = sandbox.behaviours.set({ system: 'apns', latencyMs: 250 });
+  const slow = fleet.sandbox.behaviours.set({ system: 'apns', latencyMs: 250 });
   const concurrency = 3;
   const inFlightEvents = concurrency * EVENTS_PER_JOB;
-  const first = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency), SHUTDOWN_TIMEOUT_MS: '3000' } });
-  procs.push(first);
-  const producer = createProducer({ connection: redis, prefix });
+  const first = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox: fleet.sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency), SHUTDOWN_TIMEOUT_MS: '3000' } });
+  fleet.procs.push(first);
+  const producer = createProducer({ connection: fleet.redis, prefix });
   await producer.publishMany(users.map((u) => ({ ...specEvents(u.owner)[0] })));
   // Signal while sends are at the provider and not yet answered (the slow rule counts arrivals), so the
   // crash really cuts through a batch: those answers are processed by the provider but never reach us.
-  const arrived = () => sandbox.behaviours.list().find((b) => b.rule.id === slow)?.hits ?? 0;
+  const arrived = () => fleet.sandbox.behaviours.list().find((b) => b.rule.id === slow)?.hits ?? 0;
   const answered = () => users.filter((u) => delivered(u.token) > 0).length;
   await waitFor(() => answered() >= inFlightEvents && arrived() - answered() >= EVENTS_PER_JOB, { timeoutMs: 20_000, what: 'a first wave delivered and the next one at the provider' });
   const exitedAt = Date.now();
@@ -65,14 +54,14 @@ test.each([
   }
   const deliveredBefore = users.filter((u) => delivered(u.token) > 0).length;
   expect(deliveredBefore).toBeLessThan(users.length); // the signal really landed mid-batch
-  sandbox.behaviours.remove(slow);
+  fleet.sandbox.behaviours.remove(slow);
 
-  const second = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency) } });
-  procs.push(second);
+  const second = await startApnsWorkerProcess({ redisUrl: testRedisUrl(), prefix, sandbox: fleet.sandbox, pushAppsFile, env: { APNS_CONCURRENCY: String(concurrency) } });
+  fleet.procs.push(second);
   await waitFor(() => users.every((u) => delivered(u.token) > 0), { timeoutMs: 30_000, what: 'every token delivered after the restart' });
   // Sends that reached the provider before the crash count as delivered; the crashed jobs still come back
   // (stalled recovery) and send again: count the duplicates only once the queue is empty.
-  const queue = new Queue(QUEUE_NAMES.apns, { connection: redis, prefix });
+  const queue = new Queue(QUEUE_NAMES.apns, { connection: fleet.redis, prefix });
   try {
     await waitFor(async () => {
       const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');

@@ -6,8 +6,8 @@ import type { ApnsApp } from '@pushfleet/config';
 import { EVENTS_PER_JOB, resolvePolicies, PolicyOverrides, PushJobData, QUEUE_NAMES } from '@pushfleet/events';
 import { TokenRegistry } from '@pushfleet/registry';
 import { createProducer, Producer } from '@pushfleet/producer';
-import { ApnsTransport, createDeliveryMetrics, DeliveryMetrics, DeliveryWorker, PushTransport } from '@pushfleet/delivery';
-import { startSandbox, generateApnsKey, Sandbox } from '@pushfleet/sandbox';
+import { ApnsTransport, createDeliveryMetrics, DeliveryMetrics, DeliveryWorker, ProviderTokens, PushTransport, RedisTokenStore } from '@pushfleet/delivery';
+import { startSandbox, generateApnsKey, Sandbox, SandboxOptions } from '@pushfleet/sandbox';
 import { testRedisUrl, uniquePrefix } from './env';
 
 export const APP_ID = '39JSDKGJ38.de.cospace.app';
@@ -44,13 +44,14 @@ export interface ApnsRig {
   deliveryMetrics: DeliveryMetrics;
   apps: Map<string, ApnsApp>;
   key: ReturnType<typeof generateApnsKey>;
-  startWorker(opts?: { policies?: PolicyOverrides; maxAttempts?: number; concurrency?: number; circuit?: { threshold: number; cooldownMs: number }; requestTimeoutMs?: number }): DeliveryWorker<'apns'>;
+  startWorker(opts?: { policies?: PolicyOverrides; maxAttempts?: number; concurrency?: number; circuit?: { threshold: number; cooldownMs: number }; requestTimeoutMs?: number; providerTokens?: ProviderTokens; maxInflight?: number }): DeliveryWorker<'apns'>;
   close(): Promise<void>;
 }
 
-export async function startApnsRig(name: string): Promise<ApnsRig> {
+/** `sandbox`: options for the rig's sandbox (default: as hard as Apple, see apps/sandbox/README.md). */
+export async function startApnsRig(name: string, sandboxOptions: Omit<SandboxOptions, 'apnsKeys'> = {}): Promise<ApnsRig> {
   const key = generateApnsKey({ keyId: 'ABC123DEFG', teamId: '39JSDKGJ38' });
-  const sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
+  const sandbox = await startSandbox({ ...sandboxOptions, apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const prefix = uniquePrefix(name);
   const registry = new TokenRegistry(redis, { prefix });
@@ -67,7 +68,9 @@ export async function startApnsRig(name: string): Promise<ApnsRig> {
     startWorker(opts = {}) {
       const transport = new ApnsTransport({
         apps, productionUrl: sandbox.apns.productionUrl, sandboxUrl: sandbox.apns.developmentUrl, ca: sandbox.caPem,
-        connectionsPerEndpoint: 1, maxInflightPerConnection: 100, requestTimeoutMs: opts.requestTimeoutMs ?? 2000, metrics: deliveryMetrics,
+        connectionsPerEndpoint: 1, maxInflightPerConnection: opts.maxInflight ?? 100, requestTimeoutMs: opts.requestTimeoutMs ?? 2000, metrics: deliveryMetrics,
+        // Every worker of the rig shares the fleet's provider token through the rig's Redis, as worker processes do.
+        providerTokens: opts.providerTokens ?? new ProviderTokens({ store: new RedisTokenStore(redis, prefix, false) }),
       });
       const w = new DeliveryWorker({
         system: 'apns', connection: redis, prefix, tokens: registry,

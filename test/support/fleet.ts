@@ -4,9 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { startProcess, ManagedProcess, waitForHttp } from '../../scripts/lib/processes';
 import { freePort } from '../../scripts/lib/redis-server';
-import type { Sandbox } from '@pushfleet/sandbox';
-import type { generateApnsKey } from '@pushfleet/sandbox';
+import { Redis } from 'ioredis';
+import { startSandbox } from '@pushfleet/sandbox';
+import type { generateApnsKey, Sandbox } from '@pushfleet/sandbox';
 import { APP_ID } from './delivery';
+import { testRedisUrl } from './env';
 import { TEST_AUTH_ENV, userToken } from './jwt';
 
 export interface FleetProcess extends ManagedProcess {
@@ -88,4 +90,22 @@ export async function registerApnsUsers(api: FleetProcess, count: number, secret
     if (res.status !== 200) throw new Error(`registering a token answered ${res.status}`);
   }
   return users;
+}
+
+/**
+ * For a test file of worker processes: the sandbox (knowing `key`), a Redis connection to the run's Redis,
+ * and the processes the tests start, all started before and stopped after the file.
+ */
+export function useProcessFleet(key: ReturnType<typeof generateApnsKey>): { readonly sandbox: Sandbox; readonly redis: Redis; procs: FleetProcess[] } {
+  const fleet = { sandbox: undefined as unknown as Sandbox, redis: undefined as unknown as Redis, procs: [] as FleetProcess[] };
+  beforeAll(async () => {
+    fleet.sandbox = await startSandbox({ apnsKeys: [{ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem }] });
+    fleet.redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    for (const p of fleet.procs) await p.stop('SIGKILL');
+    await fleet.sandbox.close();
+    fleet.redis.disconnect();
+  });
+  return fleet;
 }

@@ -14,7 +14,8 @@ const hex = (n: number) => n.toString(16).padStart(64, '0');
 describe('admin API', () => {
   let sandbox: Sandbox;
   beforeAll(async () => {
-    sandbox = await startSandbox();
+    // A raw client that signs per request and opens streams freely: the strict rules are tested in apns-limits.test.ts.
+    sandbox = await startSandbox({ strict: false });
   });
   afterAll(() => sandbox.close());
 
@@ -177,7 +178,7 @@ describe('data dir, accept-any mode and env config', () => {
   });
 
   it('reads the hard settings: SANDBOX_STRICT and a SANDBOX_HARD JSON object', () => {
-    expect(loadConfig({}).options).toMatchObject({ strict: false, hard: {} });
+    expect(loadConfig({}).options).toMatchObject({ strict: true, hard: {} });
     const cfg = loadConfig({ SANDBOX_STRICT: '1', SANDBOX_HARD: '{"apnsIdleTimeoutMs":5000,"fcmDeviceQuotaPerMinute":0}' });
     expect(cfg.options).toMatchObject({ strict: true, hard: { apnsIdleTimeoutMs: 5000, fcmDeviceQuotaPerMinute: 0 } });
     expect(() => loadConfig({ SANDBOX_HARD: '{"apnsIdleTimeoutMs":"soon"}' })).toThrow(/SANDBOX_HARD/);

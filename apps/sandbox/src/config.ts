@@ -25,7 +25,7 @@ const envSchema = z.object({
   SANDBOX_BEHAVIOURS_FILE: z.string().min(1).optional(),
   SANDBOX_ACCEPT_ANY_KEY: flag(false),
   SANDBOX_FCM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(0).default(3600),
-  SANDBOX_STRICT: flag(false),
+  SANDBOX_STRICT: flag(true),
   SANDBOX_HARD: z.string().optional().transform((v, ctx) => {
     if (v === undefined || v.trim() === '') return {};
     try {

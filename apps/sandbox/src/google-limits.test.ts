@@ -144,8 +144,8 @@ test('the token endpoint rate-limits grants (429 rate_limit_exceeded)', async ()
 
 test('GET /hard reports the defaults; strict switches every strict rule; reset restores', async () => {
   const defaults = await admin<Record<string, unknown>>('GET', '/hard');
-  expect(defaults).toMatchObject({ apnsStreamsUntilToken: false, apnsTeamTokenUpdates: false, apnsEnvironments: true, fcmSenderId: true, fcmDeviceQuotaPerMinute: 240 });
-  expect(await admin('POST', '/hard', { strict: true })).toMatchObject({ apnsStreamsUntilToken: true, apnsTeamTokenUpdates: true });
+  expect(defaults).toMatchObject({ apnsStreamsUntilToken: true, apnsTeamTokenUpdates: true, apnsEnvironments: true, fcmSenderId: true, fcmDeviceQuotaPerMinute: 240 });
+  expect(await admin('POST', '/hard', { strict: false })).toMatchObject({ apnsStreamsUntilToken: false, apnsTeamTokenUpdates: false });
   const bad = await fetch(`${sandbox.adminUrl}/hard`, { method: 'POST', body: JSON.stringify({ fcmSenderId: 'yes' }) });
   expect([bad.status, ((await bad.json()) as { status: string }).status]).toEqual([400, 'invalid-hard-settings']);
   await admin('POST', '/reset');

@@ -3,8 +3,8 @@ import { z } from 'zod';
 
 /**
  * How hard the sandbox is: the real services' limits, each one a switch or a number (0 = off). Every
- * field is documented in the README ("Hard behaviours"). The `STRICT_RULES` are off by default only
- * because the fleet cannot survive them yet; `strict: true` turns them all on.
+ * field is documented in the README ("Hard behaviours"). The `STRICT_RULES` are the ones the fleet once
+ * did not survive; they are on by default like the rest, and `strict: false` turns them all off.
  */
 export const hardSettingsSchema = z.object({
   /** APNs: a token-auth connection starts with MAX_CONCURRENT_STREAMS = apnsInitialStreams until a valid provider token is answered. */
@@ -35,14 +35,14 @@ export const hardSettingsSchema = z.object({
 
 export type HardSettings = z.infer<typeof hardSettingsSchema>;
 
-/** Rules that are off by default because the fleet (packages/delivery) does not survive them yet. */
+/** The rules the fleet (packages/delivery) once did not survive: on by default; `strict: false` switches them off together. */
 export const STRICT_RULES = ['apnsStreamsUntilToken', 'apnsTeamTokenUpdates'] as const;
 
 export const DEFAULT_HARD_SETTINGS: Readonly<HardSettings> = {
-  apnsStreamsUntilToken: false,
+  apnsStreamsUntilToken: true,
   apnsInitialStreams: 1,
   apnsRaisedStreams: 1000,
-  apnsTeamTokenUpdates: false,
+  apnsTeamTokenUpdates: true,
   apnsTokenUpdateIntervalSeconds: 20 * 60,
   apnsProviderTokenMaxAgeSeconds: 3600,
   apnsEnvironments: true,

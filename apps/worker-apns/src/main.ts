@@ -1,5 +1,5 @@
-import { loadApnsWorkerEnv, loadConfigOrExit, loadPushApps, readConfigFile } from '@pushfleet/config';
-import { ApnsTransport, createDeliveryMetrics, registerApnsCredentialMetrics, runWorkerProcess } from '@pushfleet/delivery';
+import { loadApnsWorkerEnv, loadConfigOrExit, loadPushApps, readConfigFile, redisConnection } from '@pushfleet/config';
+import { ApnsTransport, createDeliveryMetrics, fleetProviderTokens, registerApnsCredentialMetrics, runWorkerProcess } from '@pushfleet/delivery';
 import { createLogger, createMetricsRegistry } from '@pushfleet/observability';
 
 async function main(): Promise<void> {
@@ -13,6 +13,8 @@ async function main(): Promise<void> {
 
   registerApnsCredentialMetrics(metricsRegistry, apps.apns.values());
 
+  // One provider token per team for the whole fleet, kept in Redis (docs/redis-keys.md).
+  const providerTokens = fleetProviderTokens({ redis: redisConnection(env), prefix: env.PUSHFLEET_PREFIX, logger });
   const transport = loadConfigOrExit('worker-apns', () => new ApnsTransport({
     apps: apps.apns,
     productionUrl: env.APNS_PRODUCTION_URL,
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     maxInflightPerConnection: env.APNS_MAX_INFLIGHT,
     requestTimeoutMs: env.APNS_REQUEST_TIMEOUT_MS,
     metrics,
+    providerTokens,
   }));
   await runWorkerProcess({
     system: 'apns',

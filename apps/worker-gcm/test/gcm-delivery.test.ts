@@ -279,6 +279,24 @@ describe.each<Kind>(['legacy', 'fcm-v1'])('%s transport', (kind) => {
     expect(await counterValue(r.metrics, 'pushfleet_dead_lettered_total', { system: 'gcm', cause: 'configuration' })).toBe(1);
     if (kind === 'legacy') expect(logLines.filter((l) => l.includes('switch to GCM_TRANSPORT=fcm-v1'))).toHaveLength(1);
   });
+  test('a sender-id mismatch storm (every answer: the ids belong to another project) prunes nothing', async () => {
+    const r = rig();
+    const owners = Array.from({ length: 4 }, () => randomUUID());
+    // FCM v1: the sandbox's own rule (tokens issued for another project); legacy: a scripted answer.
+    const newIds = (n: number) => (kind === 'fcm-v1' ? Array.from({ length: n }, () => sandbox.devices.issueFcmToken('another-project')) : regIds('sender', n));
+    const idsOf = new Map(owners.map((o) => [o, newIds(50)]));
+    await Promise.all(owners.map((o) => register(r, o, idsOf.get(o)!)));
+    const prunesBefore = await counterValue(r.metrics, 'pushfleet_prunes_total');
+    if (kind === 'legacy') sandbox.behaviours.set({ system: 'gcm', reason: 'MismatchSenderId' });
+    const { ids } = await r.producer.publishMany(owners.map((o) => ({ ...specEvents(o)[0] })));
+    for (const id of sharedJobIds(ids)) expect(await settled(r, id)).toBe('failed');
+    for (const o of owners) expect(await r.registry.gcmEntries(o)).toHaveLength(50);
+    expect(await counterValue(r.metrics, 'pushfleet_prunes_total')).toBe(prunesBefore);
+    const job = await r.queue.getJob(sharedJobIds(ids)[0]);
+    expect(job?.failedReason).toMatch(/^configuration: 200 token\(s\) of 4 event\(s\)/);
+    if (kind === 'fcm-v1') expect(sandbox.refusals.count('sender-id', 'SENDER_ID_MISMATCH')).toBe(200);
+  });
+
   test('a storm on half of all requests: every id delivered exactly once, none pruned', async () => {
     const r = rig();
     const users = Array.from({ length: 40 }, () => ({ owner: randomUUID(), id: regIds('storm', 1)[0] }));

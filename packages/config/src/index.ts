@@ -5,3 +5,4 @@ export * from './workers';
 export * from './apns-credentials';
 export * from './redis';
 export * from './queues';
+export * from './pruning';

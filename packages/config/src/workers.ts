@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { policyOverridesSchema, resolvePolicies } from '@pushfleet/events';
 import { Env, jsonObject, keyPrefix, logLevel, parseEnv, port, positiveInt } from './env';
 import { redisEnv } from './redis';
+import { pruningEnv } from './pruning';
 
 /**
  * The defaults of the worker settings, declared once: the env schemas below and the classes that take
@@ -54,6 +55,7 @@ const commonWorkerEnv = {
   WORKER_PROBE_INTERVAL_MS: positiveInt(WORKER_DEFAULTS.probeIntervalMs),
   EVENT_POLICIES: eventPolicies,
   LOG_LEVEL: logLevel,
+  ...pruningEnv,
 };
 
 export const apnsWorkerEnvSchema = z.object({

@@ -31,6 +31,14 @@ export class AppCircuit {
     }
   }
 
+  /** Opens the app's circuit now (the prune-storm guard holds its prunes); no-op while already open. */
+  hold(app: string, now = Date.now()): void {
+    if ((this.openUntil.get(app) ?? 0) > now) return;
+    this.openUntil.set(app, now + this.cooldownMs);
+    this.failures.set(app, 0);
+    this.onOpen?.(app);
+  }
+
   success(app: string): void {
     if (this.failures.has(app)) this.failures.delete(app);
   }

@@ -11,6 +11,8 @@ export { createDeliveryMetrics, type DeliveryMetrics } from './metrics';
 
 // Factories, one folder per provider.
 export { ApnsTransport, registerApnsCredentialMetrics, type ApnsTransportOptions } from './apns/transport';
+export { ProviderTokens, type ProviderTokensOptions } from './apns/provider-token';
+export { fleetProviderTokens, MemoryTokenStore, RedisTokenStore, type TokenStore } from './apns/token-store';
 export { FcmAuth, FcmAuthError, loadServiceAccount, parseServiceAccount, type FcmAuthOptions, type ServiceAccount } from './fcm-v1/auth';
 export { FcmV1Transport, type FcmV1TransportOptions } from './fcm-v1/transport';
 export { GcmLegacyTransport, type GcmLegacyTransportOptions } from './gcm-legacy/transport';

@@ -94,10 +94,28 @@ function providerMetrics(registry: Registry) {
       labelNames: ['system'] as const,
       registers: [registry],
     }),
+    resends: new Counter({
+      name: 'pushfleet_provider_resends_total',
+      help: 'Streams the provider refused or never processed (REFUSED_STREAM, beyond a GOAWAY), sent again at once; not attempts, by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+    }),
     circuitOpen: new Gauge({
       name: 'pushfleet_circuit_open',
       help: '1 while an app\'s circuit is open after repeated configuration failures',
       labelNames: ['system', 'app'] as const,
+      registers: [registry],
+    }),
+    pruneGuardOpen: new Gauge({
+      name: 'pushfleet_prune_guard_open',
+      help: '1 while the prune-storm guard holds an app\'s prunes (too many prune answers: likely our configuration), by system, app and environment',
+      labelNames: ['system', 'app', 'environment'] as const,
+      registers: [registry],
+    }),
+    pruneGuardHeld: new Counter({
+      name: 'pushfleet_prune_guard_held_total',
+      help: 'Prune answers the prune-storm guard did not carry out (token kept), by system, app, environment and reason',
+      labelNames: ['system', 'app', 'environment', 'reason'] as const,
       registers: [registry],
     }),
     credentialFailures: new Counter({

@@ -28,6 +28,8 @@ export interface TokenOutcome {
   retryAfterMs?: number;
   /** APNs 410: when Apple learned the token was invalid; we prune only entries registered before it. */
   invalidSince?: number;
+  /** The provider's environment the token was sent to, when it has several (APNs: production, sandbox); the prune guard's scope. */
+  environment?: string;
   /** GCM canonical id for `replace`. */
   canonicalToken?: string;
   /** The payload was shortened to fit the provider's limit (counted once per event send). */
@@ -43,6 +45,8 @@ export interface OutcomeRule {
   minRetryAfterMs?: number;
   /** Re-sign the provider credential and resend once at once (APNs ExpiredProviderToken, FCM 401). */
   refreshCredentials?: boolean;
+  /** Take the credential the fleet shares now (never sign a new one) before the next send (APNs TooManyProviderTokenUpdates). */
+  adoptCredentials?: boolean;
 }
 
 /** Marks the outcomes of a send whose payload had to be shortened (mutates and returns them). */

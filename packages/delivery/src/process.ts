@@ -38,7 +38,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
   const registryRedis = redis.duplicate();
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
-  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry });
+  const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry, prunedRetentionSeconds: env.PRUNED_RETENTION_SECONDS });
   // One BullMQ worker per consumed queue partition, watched by the stuck-worker detector.
   const worker = new PartitionWorkers<S>({
     partitionCount: conn.queues.count,
@@ -56,6 +56,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
     retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
     concurrency: o.concurrency,
     circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
+    pruneGuard: { maxShare: env.PRUNE_GUARD_MAX_SHARE, minAnswers: env.PRUNE_GUARD_MIN_ANSWERS, windowMs: env.PRUNE_GUARD_WINDOW_MS },
     metrics: o.metrics,
     logger,
   });

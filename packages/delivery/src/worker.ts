@@ -4,11 +4,12 @@ import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '@pushfleet/config';
 import { expiresAt, Policies, PushJobData, PushSystem, QUEUE_NAMES, QUEUE_PREFIX, QueuedEvent } from '@pushfleet/events';
 import type { DeviceOf, TokenRegistry } from '@pushfleet/registry';
-import { tokenRef } from '@pushfleet/observability';
+import { OutcomeActions } from './actions';
 import { AppCircuit } from './circuit';
 import { validJobEvents } from './invalid-job';
 import type { DeliveryMetrics } from './metrics';
 import type { TokenOutcome } from './outcome';
+import { PruneGuard, PruneGuardOptions } from './prune-guard';
 import { decideRetry, EventRound, RetryPolicy } from './retry';
 import type { PushTransport } from './transport';
 
@@ -30,6 +31,8 @@ export interface DeliveryWorkerOptions<S extends PushSystem> {
   concurrency: number;
   /** @defaultValue WORKER_DEFAULTS.circuitThreshold, WORKER_DEFAULTS.circuitCooldownMs */
   circuit?: { threshold: number; cooldownMs: number };
+  /** The prune-storm guard's limits. @defaultValue PRUNING_DEFAULTS (more than 20 % of at least 100 answers in 5 minutes) */
+  pruneGuard?: Pick<PruneGuardOptions, 'maxShare' | 'minAnswers' | 'windowMs'>;
   metrics: DeliveryMetrics;
   logger: Logger;
   /** BullMQ stalled-job settings (tests shorten them to prove crash recovery quickly). @defaultValue WORKER_DEFAULTS */
@@ -51,6 +54,8 @@ interface Sorted { given: QueuedEvent[]; waiting: QueuedEvent[]; due: QueuedEven
 export class DeliveryWorker<S extends PushSystem> {
   readonly worker: Worker<DeliveryJobData>;
   readonly circuit: AppCircuit;
+  readonly pruneGuard: PruneGuard;
+  private readonly actions: OutcomeActions;
   private readonly o: DeliveryWorkerOptions<S>;
 
   constructor(opts: DeliveryWorkerOptions<S>) {
@@ -61,6 +66,18 @@ export class DeliveryWorker<S extends PushSystem> {
       logger.error({ system, app }, 'circuit opened: repeated configuration failures for this app; its deliveries wait');
       metrics.circuitOpen.set({ system, app }, 1);
     });
+    this.pruneGuard = new PruneGuard({
+      ...opts.pruneGuard,
+      onTrip: (app, environment) => {
+        logger.error({ system, app, environment }, 'prune-storm guard: too many prune answers for this app; tokens kept, pruning stopped, its deliveries wait (docs/operations.md)');
+        metrics.pruneGuardOpen.set({ system, app, environment }, 1);
+      },
+      onRelease: (app, environment) => {
+        logger.warn({ system, app, environment }, 'prune-storm guard released: answers look normal again, pruning resumes');
+        metrics.pruneGuardOpen.set({ system, app, environment }, 0);
+      },
+    });
+    this.actions = new OutcomeActions({ system, tokens: opts.tokens, circuit: this.circuit, guard: this.pruneGuard, metrics, logger });
     this.worker = new Worker<DeliveryJobData>(opts.queueName ?? QUEUE_NAMES[system], (job, token) => this.process(job, token), {
       connection: opts.connection,
       prefix: opts.prefix ?? QUEUE_PREFIX,
@@ -198,7 +215,7 @@ export class DeliveryWorker<S extends PushSystem> {
     if (sendable.length === 0) return round;
     metrics.attempts.inc({ system });
     round.sent = true;
-    await this.act(q, await this.send(q, sendable), round);
+    await this.actions.act(q, await this.send(q, sendable), sendable, round);
     if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
     return round;
   }
@@ -218,67 +235,12 @@ export class DeliveryWorker<S extends PushSystem> {
     }
   }
 
-  /** Carries out each outcome's action: metrics, circuit, registry writes; what is still owed goes in `round`. */
-  private async act(q: QueuedEvent, outcomes: TokenOutcome[], round: EventRound): Promise<void> {
-    const { system, metrics } = this.o;
-    const type = q.event.message;
-    const registryWrites: Promise<unknown>[] = [];
-    for (const out of outcomes) {
-      metrics.deliveries.inc({ system, app: out.app, event: type, outcome: out.action, reason: out.reason });
-      switch (out.action) {
-        case 'delivered':
-          metrics.latency.observe({ system }, ((out.answeredAt ?? Date.now()) - q.enqueuedAt) / 1000);
-          this.circuit.success(out.app);
-          break;
-        case 'prune':
-          this.circuit.success(out.app);
-          registryWrites.push(this.prune(q.event.owner, out));
-          break;
-        case 'replace':
-          this.circuit.success(out.app);
-          registryWrites.push(this.replace(q.event.owner, out));
-          break;
-        case 'retry':
-          round.owed.push(out.token);
-          round.providerWaitMs = Math.max(round.providerWaitMs, out.retryAfterMs ?? 0);
-          break;
-        case 'fail':
-          round.failed++;
-          round.owed.push(out.token);
-          this.circuit.failure(out.app);
-          this.o.logger.error({ system, app: out.app, reason: out.reason, event: type, eventId: q.id }, 'configuration failure: the provider refused our credentials or request; tokens kept');
-          break;
-        case 'drop':
-          break;
-      }
-    }
-    // A registry write that fails (Redis trouble) must not fail the job: the push itself went out, and the
-    // next answer for that token asks again.
-    await Promise.all(registryWrites.map((w) => w.catch((err: Error) => {
-      this.o.logger.warn({ system, err: err.message, eventId: q.id }, 'registry update after a provider answer failed; the next answer for the token retries it');
-    })));
-  }
-
   /** 1 for each app whose circuit is open now, 0 once it has closed again. */
   private readonly appsEverOpened = new Set<string>();
   private refreshCircuitGauge(): void {
     const open = new Set(this.circuit.openApps());
     for (const app of open) this.appsEverOpened.add(app);
     for (const app of this.appsEverOpened) this.o.metrics.circuitOpen.set({ system: this.o.system, app }, open.has(app) ? 1 : 0);
-  }
-
-  private async prune(owner: string, out: TokenOutcome): Promise<void> {
-    const removed = await this.o.tokens.remove(owner, this.o.system, out.token, out.invalidSince === undefined ? {} : { registeredBefore: out.invalidSince });
-    if (removed) {
-      this.o.metrics.prunes.inc({ system: this.o.system, reason: out.reason });
-      this.o.logger.info({ system: this.o.system, app: out.app, reason: out.reason, token: tokenRef(out.token) }, 'pruned token');
-    }
-  }
-
-  private async replace(owner: string, out: TokenOutcome): Promise<void> {
-    if (!out.canonicalToken) return;
-    const result = await this.o.tokens.replaceGcm(owner, out.token, out.canonicalToken);
-    this.o.metrics.replacements.inc({ system: this.o.system, result });
   }
 
   /**

@@ -4,3 +4,4 @@ export * from './registry';
 export * from './devices';
 export * from './rate-limit';
 export * from './migrate';
+export * from './tombstones';

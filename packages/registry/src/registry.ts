@@ -4,6 +4,7 @@ import { INDEX_CLAIM, INDEX_CLEANED, INDEX_RELEASE, READ_USERS, USER_CLEAN, USER
 import { DEFAULT_BUCKETS, registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } from './keys';
 import { apnsExtra, decodeEntries, decodeToken, decodeUser, encodeToken, encodeUser, UserEntries } from './entries';
 import { DeviceOf, devicesIn } from './devices';
+import { Tombstone, Tombstones } from './tombstones';
 
 export type { ApnsEntry, GcmEntry, UserEntries } from './entries';
 
@@ -21,6 +22,11 @@ export type AddStep = 'pending' | 'claimed' | 'cleaned' | 'confirmed';
 
 export type RedisClient = Redis | Cluster;
 
+/** What a prune knows: the answer, and the entry as the send saw it (its registration time decides). */
+export type PruneInfo = Pick<Tombstone, 'reason' | 'answer' | 'app' | 'registeredAt' | 'sandbox' | 'apnsTopic'> & { registeredBefore?: number };
+
+export type RestoreResult = 'restored' | 'registered' | 'not-found';
+
 export interface RegistryOptions {
   prefix?: string;
   maxTokensPerUser?: number;
@@ -29,6 +35,8 @@ export interface RegistryOptions {
   /** Replicas that must have a claim and a cleaning before the move goes on (WAIT); 0 = do not wait. */
   waitReplicas?: number;
   waitTimeoutMs?: number;
+  /** How long a pruned entry's tombstone is kept (PRUNED_RETENTION_SECONDS). @defaultValue 604800 (7 days) */
+  prunedRetentionSeconds?: number;
   /** Tests only: called after each step of an add; a throw stops the add there, as a crash would. */
   afterStep?: (step: AddStep) => void | Promise<void>;
 }
@@ -40,7 +48,7 @@ declare module 'ioredis' {
     pfUserClean(key: string, user: string, sys: string, token: string, version: number): Result<number, Context>;
     pfIndexCleaned(key: string, field: Buffer, user: string, version: number, ...cleaned: string[]): Result<number, Context>;
     pfUserConfirm(key: string, user: string, sys: string, token: string, nonce: string, version: string, cap: number): Result<[number, string, string], Context>;
-    pfUserRemove(key: string, user: string, sys: string, token: string, before: string): Result<number, Context>;
+    pfUserRemove(key: string, user: string, sys: string, token: string, before: string, seen: string): Result<number, Context>;
     pfIndexRelease(key: string, field: Buffer, user: string, version: number): Result<number, Context>;
     pfReadUsers(numKeys: number, ...args: string[]): Result<string[], Context>;
   }
@@ -67,11 +75,14 @@ export function parseRecord(rec: string | null): { version: number; owner: strin
  */
 export class TokenRegistry {
   readonly keys: RegistryKeys;
+  /** Pruned entries, kept for `tokens restore` (tombstones.ts). */
+  readonly tombstones: Tombstones;
   private readonly maxTokensPerUser: number;
   private readonly cluster: boolean;
 
   constructor(private readonly redis: RedisClient, private readonly opts: RegistryOptions = {}) {
     this.keys = registryKeys(opts.prefix, opts.buckets ?? DEFAULT_BUCKETS);
+    this.tombstones = new Tombstones(redis, this.keys.prefix, opts.prunedRetentionSeconds ?? 7 * 24 * 3600);
     this.maxTokensPerUser = opts.maxTokensPerUser ?? 50;
     this.cluster = (redis as Cluster).isCluster === true;
     if (!redis.pfIndexClaim) {
@@ -92,7 +103,11 @@ export class TokenRegistry {
     if (/[\n\r]/.test(token)) throw new Error('a token cannot contain a line break');
     for (let attempt = 1; ; attempt++) {
       const r = await this.addOnce(userId, system, token, at, extra);
-      if (r) return r;
+      if (r) {
+        // Registered again: a tombstone of the token is moot (the entry is live).
+        await this.tombstones.clear(system, token);
+        return r;
+      }
       // Our pending line was cleaned away by an older claim's late cleaning: a newer claim (ours, or someone
       // else's) now stands. If it is someone else's, the device moved on after us; if ours, try again.
       const rec = await this.record(system, token);
@@ -162,14 +177,44 @@ export class TokenRegistry {
    * entry was removed. The record is read first: once our lines are gone no line of a claim at or before
    * that version can come back, so releasing at that version is safe against our own concurrent add.
    */
-  async remove(userId: string, system: TokenSystem, token: string, opts: { registeredBefore?: number } = {}): Promise<boolean> {
+  async remove(userId: string, system: TokenSystem, token: string, opts: { registeredBefore?: number; seenRegisteredAt?: number } = {}): Promise<boolean> {
     const t = tokenOf(system, token);
-    const before = opts.registeredBefore === undefined ? '' : Math.floor(opts.registeredBefore).toString(36);
+    const ms36 = (ms: number | undefined) => (ms === undefined ? '' : Math.floor(ms).toString(36));
+    const [before, seen] = [ms36(opts.registeredBefore), ms36(opts.seenRegisteredAt)];
     const rec = await this.record(system, t);
     const userKey = this.keys.user(userId);
-    const removed = (await this.redis.pfUserRemove(userKey, encodeUser(userId), SYSTEM_TAG[system], encodeToken(system, t), before)) === 1;
-    if (removed || before === '') await this.release(userId, system, t, rec.version);
+    const removed = (await this.redis.pfUserRemove(userKey, encodeUser(userId), SYSTEM_TAG[system], encodeToken(system, t), before, seen)) === 1;
+    if (removed || (before === '' && seen === '')) await this.release(userId, system, t, rec.version);
     return removed;
+  }
+
+  /**
+   * A provider answer says the token is dead: removes the entry only if it is still the one the send saw
+   * (registered at or before `p.registeredAt`; and before Apple's `registeredBefore`), and keeps a
+   * tombstone for `tokens restore`. Resolves true when pruned.
+   */
+  async prune(userId: string, system: TokenSystem, token: string, p: PruneInfo): Promise<boolean> {
+    const t = tokenOf(system, token);
+    const removed = await this.remove(userId, system, t, { seenRegisteredAt: p.registeredAt, ...(p.registeredBefore === undefined ? {} : { registeredBefore: p.registeredBefore }) });
+    if (removed) {
+      const { registeredBefore: _, ...entry } = p;
+      await this.tombstones.write({ ...entry, system, token: t, owner: userId, prunedAt: Date.now() });
+    }
+    return removed;
+  }
+
+  /** Puts a pruned entry back from its tombstone (unless the token is registered again meanwhile). */
+  async restore(system: TokenSystem, token: string): Promise<RestoreResult> {
+    const t = tokenOf(system, token);
+    const stone = await this.tombstones.read(system, t);
+    if (!stone) return 'not-found';
+    if (await this.ownerOf(system, t)) {
+      await this.tombstones.clear(system, t);
+      return 'registered';
+    }
+    const extra = system === 'apns' ? apnsExtra({ applicationId: stone.app, sandbox: stone.sandbox === true, ...(stone.apnsTopic ? { apnsTopic: stone.apnsTopic } : {}) }) : '';
+    await this.add(stone.owner, system, t, stone.registeredAt, extra);
+    return 'restored';
   }
 
   /** GCM canonical id: the provider says the device now answers to another id. */

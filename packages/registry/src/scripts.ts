@@ -151,13 +151,16 @@ return {1, evicted, ev}
 `;
 
 /**
- * A user removes their own entry (both lines). ARGV: user, system, token, registeredBefore36 or ''. With
+ * A user removes their own entry (both lines). ARGV: user, system, token, registeredBefore36 or '', seen36 or ''
+ * (only an entry registered at or before the time the caller saw goes). With
  * registeredBefore only an active entry registered before it goes (APNs 410). Returns 1 when an active entry went.
  */
 export const USER_REMOVE = `${ENTRIES}
-local key, user, sy, tok, before = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key, user, sy, tok, before, seen = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local list = parse(redis.call('HGET', key, user))
 local i = find(list, '=', sy, tok)
+-- A prune carries the registration time the send saw: an entry registered again since then stays.
+if seen and seen ~= '' and (not i or tonumber(list[i][4], 36) > tonumber(seen, 36)) then return 0 end
 if before ~= '' then
   if not i or tonumber(list[i][4], 36) >= tonumber(before, 36) then return 0 end
   table.remove(list, i)

@@ -9,6 +9,8 @@ export const APNS_OUTCOMES: Record<string, OutcomeRule> = {
   // The token is dead.
   '410 Unregistered': { action: 'prune' }, // only if registered before the response timestamp (worker checks)
   '410 ExpiredToken': { action: 'prune' },
+  // Also what every token answers when the production and sandbox endpoints are swapped (our configuration):
+  // the worker's prune-storm guard (prune-guard.ts) stops pruning an app when these flood in.
   '400 BadDeviceToken': { action: 'prune' },
   '400 DeviceTokenNotForTopic': { action: 'prune' },
   // Transient: try again later.
@@ -44,7 +46,9 @@ export const APNS_OUTCOMES: Record<string, OutcomeRule> = {
   '404 BadPath': { action: 'fail' },
   '405 MethodNotAllowed': { action: 'fail' },
   '413 PayloadTooLarge': { action: 'fail' },
-  '429 TooManyProviderTokenUpdates': { action: 'fail' },
+  // The team's provider token changed too often (another signer): keep the token, send again with the
+  // fleet's current provider token later; never a new signature (apns/provider-token.ts).
+  '429 TooManyProviderTokenUpdates': { action: 'retry', adoptCredentials: true },
   '400': { action: 'fail' },
   '403': { action: 'fail' },
   '404': { action: 'fail' },

@@ -6,15 +6,16 @@ import { fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsDevice } from '@pushfleet/registry';
 import { H2Pool, H2TransportError } from '../h2/pool';
 import { apnsRule, TRANSPORT_ERROR_RULE } from './outcomes';
-import { ProviderToken } from './provider-token';
+import { ProviderTokens } from './provider-token';
+import { MemoryTokenStore } from './token-store';
 import type { DeliveryMetrics } from '../metrics';
 import { markTruncated, TokenOutcome } from '../outcome';
 import { parseRetryAfter } from '../retry';
 import type { PushTransport, SendContext } from '../transport';
 
 // Credentials are loaded with node:crypto (packages/config/src/apns-credentials.ts; errors name the file,
-// never its contents) and the provider token is signed by ProviderToken. H2Pool carries the requests: no
-// node-apn client here (no in-flight cap, hides retry-after, shared/notes/measured-here.md).
+// never its contents); the provider token is the fleet's, one per team (provider-token.ts). H2Pool carries
+// the requests: no node-apn client here (no in-flight cap, hides retry-after, shared/notes/measured-here.md).
 
 export interface ApnsTransportOptions {
   apps: ReadonlyMap<string, ApnsApp>;
@@ -26,24 +27,22 @@ export interface ApnsTransportOptions {
   maxInflightPerConnection: number;
   requestTimeoutMs: number;
   metrics: DeliveryMetrics;
+  /** The fleet's shared provider tokens (Redis in a worker process). @defaultValue this process's own (MemoryTokenStore) */
+  providerTokens?: ProviderTokens;
 }
-
-/** Apple's rule: refresh the provider token no more than every 20 and no less than every 60 minutes. */
-const JWT_MAX_AGE_S = 50 * 60;
-const JWT_MIN_REFRESH_INTERVAL_MS = 60_000;
 
 /** One long-lived HTTP/2 pool and credential per (app, environment), reused across jobs. */
 class ApnsEndpoint {
   readonly pool: H2Pool;
-  private readonly jwt?: ProviderToken;
-  private lastRefresh = 0;
+  private readonly team?: { teamId: string; keyId: string };
 
-  constructor(app: ApnsApp, origin: string, production: boolean, o: ApnsTransportOptions) {
+  constructor(app: ApnsApp, origin: string, production: boolean, o: ApnsTransportOptions, private readonly tokens: ProviderTokens) {
     const tls: Record<string, unknown> = {};
     if (o.ca) tls.ca = o.ca;
     const c = app.credentials;
     if (c.kind === 'token') {
-      this.jwt = new ProviderToken(loadApnsSigningKey(c.keyPem, keyFileOf(c)), c.keyId, c.teamId);
+      this.team = { teamId: c.teamId, keyId: c.keyId };
+      tokens.register(c.teamId, c.keyId, loadApnsSigningKey(c.keyPem, keyFileOf(c)));
     } else {
       const cert = loadApnsCertificate(c, certFilesOf(c));
       if (production ? !cert.production : !cert.development) throw new CredentialError(certFilesOf(c).cert, `not valid for the ${production ? 'production' : 'development'} environment`);
@@ -57,27 +56,25 @@ class ApnsEndpoint {
       maxInflightPerSession: o.maxInflightPerConnection,
       requestTimeoutMs: o.requestTimeoutMs,
       onInflightChange: (d) => gauge.inc(d),
+      onResend: () => o.metrics.resends.inc({ system: 'apns' }),
     });
   }
 
-  /** The provider token to send now, and its generation (to re-sign only that one if Apple calls it expired). */
-  authorization(): { header: string; generation: number } | undefined {
-    if (!this.jwt) return undefined;
-    if (this.jwt.isExpired(JWT_MAX_AGE_S)) this.jwt.regenerate(this.jwt.generation);
-    return { header: `bearer ${this.jwt.current}`, generation: this.jwt.generation };
+  /** The fleet's provider token to send now, and its iat (certificate apps: none). */
+  async authorization(): Promise<{ header: string; iat: number } | undefined> {
+    if (!this.team) return undefined;
+    const t = await this.tokens.current(this.team.teamId, this.team.keyId);
+    return { header: `bearer ${t.jwt}`, iat: t.iat };
   }
 
-  /**
-   * Apple said ExpiredProviderToken for a request signed with `generation`. Re-sign once per generation
-   * (hundreds of in-flight requests carry the same stale token) and at most once a minute, else Apple
-   * answers TooManyProviderTokenUpdates.
-   */
-  refreshAfterExpired(generation: number): void {
-    if (!this.jwt || generation !== this.jwt.generation) return;
-    const now = Date.now();
-    if (now - this.lastRefresh < JWT_MIN_REFRESH_INTERVAL_MS) return;
-    this.lastRefresh = now;
-    this.jwt.regenerate(generation);
+  /** Apple said ExpiredProviderToken for a request signed at `iat`: the fleet's newer token, or a new one if due. */
+  async afterExpired(iat: number): Promise<void> {
+    if (this.team) await this.tokens.afterExpired(this.team.teamId, this.team.keyId, iat);
+  }
+
+  /** Apple said TooManyProviderTokenUpdates: take the fleet's current token, never a new signature. */
+  async adopt(): Promise<void> {
+    if (this.team) await this.tokens.adopt(this.team.teamId, this.team.keyId);
   }
 }
 
@@ -87,6 +84,13 @@ const certFilesOf = (c: ApnsCredentials & { kind: 'certificate' }) => ({ cert: c
 /** Topic = the device's apns_topic, else the bundle id part of the application id. */
 export function topicFor(device: ApnsDevice): string {
   return device.apnsTopic ?? device.app.slice(11);
+}
+
+/** Stamps the outcomes with the environment they were sent to (the prune guard's scope); returns them. */
+function inEnvironment(outs: TokenOutcome[], sandbox: boolean): TokenOutcome[] {
+  const environment = sandbox ? 'sandbox' : 'production';
+  for (const o of outs) o.environment = environment;
+  return outs;
 }
 
 /** Days until an APNs client certificate expires (credential health metric). */
@@ -114,6 +118,7 @@ function keyLoads(c: ApnsCredentials & { kind: 'token' }): boolean {
 
 export class ApnsTransport implements PushTransport<ApnsDevice> {
   private readonly endpoints = new Map<string, ApnsEndpoint>();
+  private readonly tokens: ProviderTokens;
 
   /** Validates every app's credentials now (a bad p8 key or certificate is a start-up ConfigError, not a failed push). */
   constructor(private readonly o: ApnsTransportOptions) {
@@ -129,13 +134,14 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
       }
     }
     if (problems.length) throw new ConfigError(problems);
+    this.tokens = o.providerTokens ?? new ProviderTokens({ store: new MemoryTokenStore() });
   }
 
   private endpoint(app: ApnsApp, sandbox: boolean): ApnsEndpoint {
     const key = `${app.applicationId}|${sandbox ? 'sandbox' : 'production'}`;
     let ep = this.endpoints.get(key);
     if (!ep) {
-      ep = new ApnsEndpoint(app, sandbox ? this.o.sandboxUrl : this.o.productionUrl, !sandbox, this.o);
+      ep = new ApnsEndpoint(app, sandbox ? this.o.sandboxUrl : this.o.productionUrl, !sandbox, this.o, this.tokens);
       this.endpoints.set(key, ep);
     }
     return ep;
@@ -149,7 +155,7 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
       const g = groups.get(key);
       if (g) g.push(e); else groups.set(key, [e]);
     }
-    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx)));
+    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx).then((outs) => inEnvironment(outs, g[0].sandbox))));
     return results.length === 1 ? results[0] : results.flat();
   }
 
@@ -187,7 +193,7 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
   private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsDevice, app: string, refreshed = false): Promise<TokenOutcome> {
     // No apns-id: Apple assigns one when it is absent, and nothing here would use ours.
     const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.token}` };
-    const auth = endpoint.authorization();
+    const auth = await endpoint.authorization();
     if (auth) headers.authorization = auth.header;
     const started = performance.now();
     const token = entry.token;
@@ -204,10 +210,11 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
         if (typeof parsed.timestamp === 'number') timestamp = parsed.timestamp;
       } catch { /* not JSON: the status alone decides */ }
       const rule = apnsRule(res.status, reason);
-      if (rule.refreshCredentials && !refreshed) {
-        if (auth) endpoint.refreshAfterExpired(auth.generation);
+      if (rule.refreshCredentials && !refreshed && auth) {
+        await endpoint.afterExpired(auth.iat);
         return this.sendOne(endpoint, base, body, entry, app, true);
       }
+      if (rule.adoptCredentials) await endpoint.adopt();
       const out: TokenOutcome = { token, action: rule.action, reason: reason ?? String(res.status), app, answeredAt };
       const wait = parseRetryAfter(res.headers['retry-after']);
       if (wait !== undefined) out.retryAfterMs = wait;
@@ -226,5 +233,6 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
   async close(): Promise<void> {
     await Promise.all([...this.endpoints.values()].map((ep) => ep.pool.close()));
     this.endpoints.clear();
+    await this.tokens.close();
   }
 }

@@ -15,7 +15,7 @@ describe('FCM v1 answers (ErrorCode reference; decide on the FcmError detail)', 
   test.each<[string, number, object | undefined, string, DeliveryAction, number | undefined, boolean | undefined]>([
     ['200', 200, { name: 'projects/p/messages/1' }, 'Success', 'delivered', undefined, undefined],
     ['UNREGISTERED', 404, fcmError(404, 'NOT_FOUND', 'UNREGISTERED'), 'UNREGISTERED', 'prune', undefined, undefined],
-    ['SENDER_ID_MISMATCH', 403, fcmError(403, 'PERMISSION_DENIED', 'SENDER_ID_MISMATCH'), 'SENDER_ID_MISMATCH', 'prune', undefined, undefined],
+    ['SENDER_ID_MISMATCH', 403, fcmError(403, 'PERMISSION_DENIED', 'SENDER_ID_MISMATCH'), 'SENDER_ID_MISMATCH', 'fail', undefined, undefined],
     ['INVALID_ARGUMENT on message.token (field violation)', 400,
       { error: { code: 400, status: 'INVALID_ARGUMENT', message: 'Invalid value', details: [{ '@type': FCM_ERROR_TYPE, errorCode: 'INVALID_ARGUMENT' }, { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'message.token', description: 'Invalid registration token' }] }] } },
       'INVALID_ARGUMENT', 'prune', undefined, undefined],
@@ -60,7 +60,7 @@ describe('FCM v1 answers (ErrorCode reference; decide on the FcmError detail)', 
     expect(fcmV1Rule(404, body).rule.action).toBe('fail');
   });
 
-  test.each(['timeout', 'goaway', 'stream-reset', 'connection', 'body-too-large'])('transport error %s -> retry', (kind) => {
+  test.each(['timeout', 'goaway', 'stream-reset', 'connection', 'body-too-large', 'refused'])('transport error %s -> retry', (kind) => {
     expect(FCM_V1_OUTCOMES[kind].action).toBe('retry');
   });
 });

@@ -20,7 +20,8 @@ export const FCM_V1_OUTCOMES: Record<string, OutcomeRule> = {
   '200': { action: 'delivered' },
   // FcmError codes.
   UNREGISTERED: { action: 'prune' },
-  SENDER_ID_MISMATCH: { action: 'prune' },
+  // The token belongs to another project: OUR project or service account is wrong, never the token's fault.
+  SENDER_ID_MISMATCH: { action: 'fail' },
   'INVALID_ARGUMENT message.token': { action: 'prune' },
   INVALID_ARGUMENT: { action: 'fail' },
   QUOTA_EXCEEDED: { action: 'retry', minRetryAfterMs: GOOGLE_RATE_LIMIT_FLOOR_MS },
@@ -51,6 +52,7 @@ export const FCM_V1_OUTCOMES: Record<string, OutcomeRule> = {
   'stream-reset': { action: 'retry' },
   connection: { action: 'retry' },
   'body-too-large': { action: 'retry' },
+  refused: { action: 'retry' }, // never processed, and the pool's immediate resends ran out
 };
 
 /** The parts of a google.rpc error envelope the table looks at. */

@@ -92,7 +92,7 @@ test('every error code maps to its outcome; Retry-After and the QUOTA_EXCEEDED f
   const out = await transport.send(EVENT, entries([...rules.map(([t]) => t), 'ok', 'bad token with spaces']), ctx());
   expect(out.map(view)).toEqual([
     { token: 'unreg', action: 'prune', reason: 'UNREGISTERED' },
-    { token: 'mismatch', action: 'prune', reason: 'SENDER_ID_MISMATCH' },
+    { token: 'mismatch', action: 'fail', reason: 'SENDER_ID_MISMATCH' },
     { token: 'quota', action: 'retry', reason: 'QUOTA_EXCEEDED', retryAfterMs: 60_000 },
     { token: 'quota-long', action: 'retry', reason: 'QUOTA_EXCEEDED', retryAfterMs: 90_000 },
     { token: 'unavail', action: 'retry', reason: 'UNAVAILABLE', retryAfterMs: 2000 },

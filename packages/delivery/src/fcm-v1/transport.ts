@@ -46,6 +46,7 @@ export class FcmV1Transport implements PushTransport<GcmDevice> {
       maxInflightPerSession: o.maxInflightPerConnection,
       requestTimeoutMs: o.requestTimeoutMs,
       onInflightChange: (d) => gauge.inc(d),
+      onResend: () => o.metrics.resends.inc({ system: 'gcm' }),
     });
   }
 

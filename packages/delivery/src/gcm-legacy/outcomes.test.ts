@@ -7,7 +7,7 @@ describe('legacy per-result errors (http-server-ref, "Downstream message error r
     ['CanonicalId', { message_id: '0:1', registration_id: 'new-id' }, 'replace', undefined],
     ['NotRegistered', { error: 'NotRegistered' }, 'prune', undefined],
     ['InvalidRegistration', { error: 'InvalidRegistration' }, 'prune', undefined],
-    ['MismatchSenderId', { error: 'MismatchSenderId' }, 'prune', undefined],
+    ['MismatchSenderId', { error: 'MismatchSenderId' }, 'fail', undefined],
     ['Unavailable', { error: 'Unavailable' }, 'retry', undefined],
     ['InternalServerError', { error: 'InternalServerError' }, 'retry', undefined],
     ['DeviceMessageRateExceeded', { error: 'DeviceMessageRateExceeded' }, 'retry', 60_000],

@@ -14,10 +14,11 @@ import { GOOGLE_RATE_LIMIT_FLOOR_MS } from '../retry';
 export const GCM_LEGACY_RESULT_OUTCOMES: Record<string, OutcomeRule> = {
   Success: { action: 'delivered' },
   CanonicalId: { action: 'replace' },
-  // The registration id is dead or belongs to another sender.
+  // The registration id is dead.
   NotRegistered: { action: 'prune' },
   InvalidRegistration: { action: 'prune' },
-  MismatchSenderId: { action: 'prune' },
+  // The id belongs to another sender: OUR server key or sender id is wrong, the id is fine. Never prune.
+  MismatchSenderId: { action: 'fail' },
   // Transient: this id again later (Retry-After honoured when present).
   Unavailable: { action: 'retry' },
   InternalServerError: { action: 'retry' },

@@ -99,7 +99,7 @@ test('every per-result answer maps, in request order, to its outcome', async () 
     { token: 'canon-1', action: 'replace', reason: 'CanonicalId', canonicalToken: 'canon-1-new' },
     { token: 'dead-1', action: 'prune', reason: 'NotRegistered' },
     { token: 'invalid-1', action: 'prune', reason: 'InvalidRegistration' },
-    { token: 'mismatch-1', action: 'prune', reason: 'MismatchSenderId' },
+    { token: 'mismatch-1', action: 'fail', reason: 'MismatchSenderId' },
     { token: 'unavail-1', action: 'retry', reason: 'Unavailable' },
     { token: 'ise-1', action: 'retry', reason: 'InternalServerError' },
     { token: 'rate-1', action: 'retry', reason: 'DeviceMessageRateExceeded', retryAfterMs: 60_000 },
