@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { CommonWorkerEnv, redisConnection } from '@pushfleet/config';
+import { CommonWorkerEnv, redisConnection, RedisConnection } from '@pushfleet/config';
 import type { PushSystem } from '@pushfleet/events';
 import { DeviceOf, TokenRegistry } from '@pushfleet/registry';
-import { checkRedis, createRedisClient, startOpsServer, stopOnSignal } from '@pushfleet/observability';
-import { PartitionWorkers } from './partition-workers';
+import { checkRedis, createRedisClient, RedisClient, startOpsServer, stopOnSignal } from '@pushfleet/observability';
+import { PartitionWorkers, PartitionWorkersOptions } from './partition-workers';
 import type { DeliveryMetrics } from './metrics';
 import type { PushTransport } from './transport';
 
@@ -40,26 +40,7 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry, prunedRetentionSeconds: env.PRUNED_RETENTION_SECONDS });
   // One BullMQ worker per consumed queue partition, watched by the stuck-worker detector.
-  const worker = new PartitionWorkers<S>({
-    partitionCount: conn.queues.count,
-    partitions: conn.queues.consumed,
-    probe: { stuckAfterMs: env.WORKER_STUCK_AFTER_MS, intervalMs: env.WORKER_PROBE_INTERVAL_MS },
-    closeTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    system: o.system,
-    connection: redis,
-    prefix: env.PUSHFLEET_PREFIX,
-    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
-    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
-    tokens,
-    transport: o.transport,
-    policies: env.EVENT_POLICIES,
-    retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
-    concurrency: o.concurrency,
-    circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
-    pruneGuard: { maxShare: env.PRUNE_GUARD_MAX_SHARE, minAnswers: env.PRUNE_GUARD_MIN_ANSWERS, windowMs: env.PRUNE_GUARD_WINDOW_MS },
-    metrics: o.metrics,
-    logger,
-  });
+  const worker = new PartitionWorkers<S>(partitionWorkerOptions(o, conn, redis, tokens));
   const ops = await startOpsServer({
     port: env.METRICS_PORT,
     host: env.METRICS_HOST,
@@ -86,4 +67,29 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   // The worker's own close is bounded by SHUTDOWN_TIMEOUT_MS; the rest (provider connections, Redis) gets a few seconds more.
   stopOnSignal(stop, env.SHUTDOWN_TIMEOUT_MS + 5000);
   return { stop };
+}
+
+/** Every setting of a process's partition workers, from its environment. */
+function partitionWorkerOptions<S extends PushSystem>(o: WorkerProcessOptions<S>, conn: RedisConnection, redis: RedisClient, tokens: TokenRegistry): PartitionWorkersOptions<S> {
+  const { env, logger } = o;
+  return {
+    partitionCount: conn.queues.count,
+    partitions: conn.queues.consumed,
+    probe: { stuckAfterMs: env.WORKER_STUCK_AFTER_MS, intervalMs: env.WORKER_PROBE_INTERVAL_MS },
+    closeTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    system: o.system,
+    connection: redis,
+    prefix: env.PUSHFLEET_PREFIX,
+    lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    tokens,
+    transport: o.transport,
+    policies: env.EVENT_POLICIES,
+    retry: { maxAttempts: o.maxAttempts, baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
+    concurrency: o.concurrency,
+    circuit: { threshold: env.CIRCUIT_THRESHOLD, cooldownMs: env.CIRCUIT_COOLDOWN_MS },
+    pruneGuard: { maxShare: env.PRUNE_GUARD_MAX_SHARE, minAnswers: env.PRUNE_GUARD_MIN_ANSWERS, windowMs: env.PRUNE_GUARD_WINDOW_MS },
+    metrics: o.metrics,
+    logger,
+  };
 }
