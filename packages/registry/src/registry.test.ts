@@ -1,4 +1,5 @@
 import { createRedisClient, RedisClient } from '@pushfleet/observability';
+import type { Cluster } from 'ioredis';
 import { AddStep, parseRecord, TokenRegistry } from './registry';
 import { parseLines } from './entries';
 import { RateLimiter } from './rate-limit';
@@ -170,5 +171,35 @@ describe.each(redisTargets())('registry on %s', (target) => {
     expect(await rl.hit('a', now)).toBe(0);
     expect(await rl.hit('a', now)).toBe(50);
     expect(await rl.hit('b', now)).toBe(0);
+  });
+});
+
+describe('WAIT on a cluster whose replicas do not answer', () => {
+  const target = redisTargets().find((t) => t.name === 'cluster')!;
+  let redis: Cluster;
+  beforeAll(() => { redis = createRedisClient(target.connection, { maxRetriesPerRequest: 3 }) as Cluster; });
+  afterAll(() => redis.quit());
+
+  // WAIT blocks its connection, and every command behind it, for its whole timeout. Asking for more replicas
+  // than a master has makes every WAIT time out, as after a failover (the new master has no replica yet).
+  test('after a WAIT on a node timed out, steps on that node do not WAIT again for a while', async () => {
+    let waits = 0;
+    const pipeline = redis.pipeline.bind(redis);
+    redis.pipeline = ((...a: Parameters<typeof redis.pipeline>) => {
+      const p = pipeline(...a);
+      const call = p.call.bind(p) as (...x: unknown[]) => unknown;
+      (p as unknown as { call: (...x: unknown[]) => unknown }).call = (cmd: unknown, ...rest: unknown[]) => {
+        if (String(cmd).toUpperCase() === 'WAIT') waits++;
+        return call(cmd, ...rest);
+      };
+      return p;
+    }) as typeof redis.pipeline;
+    const registry = new TokenRegistry(redis, { prefix: uniquePrefix('registry-wait'), waitReplicas: 5, waitTimeoutMs: 50 });
+    for (let i = 0; i < 30; i++) {
+      expect(await registry.addGcm(`wait-user-${i}`, `wait-registration-${i}-xxxxxxxx`, 1000 + i)).toMatchObject({ movedFromOtherUser: false });
+    }
+    // One timed-out WAIT per master at most (3 masters), not one per add.
+    expect(waits).toBeGreaterThanOrEqual(1);
+    expect(waits).toBeLessThanOrEqual(3);
   });
 });

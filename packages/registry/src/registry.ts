@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis, Result } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { INDEX_CLAIM, INDEX_CLEANED, INDEX_RELEASE, READ_USERS, USER_CLEAN, USER_CONFIRM, USER_PENDING, USER_REMOVE } from './scripts';
 import { DEFAULT_BUCKETS, registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } from './keys';
 import { apnsExtra, decodeEntries, decodeToken, decodeUser, encodeToken, encodeUser, UserEntries } from './entries';
@@ -21,6 +22,9 @@ export type ReplaceResult = 'replaced' | 'dropped-old' | 'not-found';
 export type AddStep = 'pending' | 'claimed' | 'cleaned' | 'confirmed';
 
 export type RedisClient = Redis | Cluster;
+
+/** How long steps on a node skip WAIT after a WAIT there timed out. */
+const WAIT_SKIP_MS = 5000;
 
 /** What a prune knows: the answer, and the entry as the send saw it (its registration time decides). */
 export type PruneInfo = Pick<Tombstone, 'reason' | 'answer' | 'app' | 'registeredAt' | 'sandbox' | 'apnsTopic'> & { registeredBefore?: number };
@@ -79,6 +83,8 @@ export class TokenRegistry {
   readonly tombstones: Tombstones;
   private readonly maxTokensPerUser: number;
   private readonly cluster: boolean;
+  /** Nodes whose last WAIT timed out, and until when steps there skip WAIT (see durable). */
+  private readonly waitSkippedUntil = new Map<string, number>();
 
   constructor(private readonly redis: RedisClient, private readonly opts: RegistryOptions = {}) {
     this.keys = registryKeys(opts.prefix, opts.buckets ?? DEFAULT_BUCKETS);
@@ -126,13 +132,13 @@ export class TokenRegistry {
     await this.redis.pfUserPending(userKey, uid, sys, tok, nonce, at.toString(36), extra);
     await this.opts.afterStep?.('pending');
     // 2. The claim, in the token's slot: from now on every later claimer cleans our line before confirming.
-    const [v, ...dirty] = (await this.durable((c) => c.pfIndexClaim(idx.key, idx.field, uid))) as [number, ...string[]];
+    const [v, ...dirty] = (await this.durable(idx.key, (c) => c.pfIndexClaim(idx.key, idx.field, uid))) as [number, ...string[]];
     const version = Number(v);
     await this.opts.afterStep?.('claimed');
     // 3. Earlier holders lose their line (older version) before ours becomes active.
     const removed = await Promise.all(dirty.map((d) => {
       const k = this.keys.user(decodeUser(d));
-      return this.durable((c) => c.pfUserClean(k, d, sys, tok, version));
+      return this.durable(k, (c) => c.pfUserClean(k, d, sys, tok, version));
     }));
     await this.opts.afterStep?.('cleaned');
     // 4. The record forgets the cleaned users; our pending line becomes active.
@@ -150,16 +156,30 @@ export class TokenRegistry {
     return out;
   }
 
-  /** Runs a one-key step and, when configured, waits until replicas have it (WAIT). */
-  private async durable<T>(run: (c: RedisClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs a one-key step on `key` and, when configured, waits until replicas have it (WAIT). WAIT blocks the
+   * connection it is sent on, and every command behind it, for up to its timeout: a master without a synced
+   * replica (just promoted by a failover, or its replica still syncing) would hold every registration on
+   * that node for the whole timeout, one after another. After a WAIT on a node times out, steps on that
+   * node go on without waiting for WAIT_SKIP_MS: what a timed-out WAIT gives anyway (the move goes on).
+   */
+  private async durable<T>(key: string, run: (c: RedisClient) => Promise<T>): Promise<T> {
     const n = this.opts.waitReplicas ?? 0;
-    if (n <= 0) return run(this.redis);
+    const node = this.nodeOf(key);
+    if (n <= 0 || (this.waitSkippedUntil.get(node) ?? 0) > Date.now()) return run(this.redis);
     const p = this.redis.pipeline();
     void run(p as unknown as RedisClient);
     p.call('WAIT', n, this.opts.waitTimeoutMs ?? 200);
     const res = (await p.exec()) ?? [];
     if (res[0]?.[0]) throw res[0][0];
+    if (Number(res[1]?.[1] ?? 0) < n) this.waitSkippedUntil.set(node, Date.now() + WAIT_SKIP_MS);
     return res[0]?.[1] as T;
+  }
+
+  /** The master serving `key` on a cluster ("host:port"), or one name for a single Redis. */
+  private nodeOf(key: string): string {
+    if (!this.cluster) return 'single';
+    return (this.redis as Cluster).slots[calculateSlot(key)]?.[0] ?? 'unknown';
   }
 
   private async release(userId: string, system: TokenSystem, token: string, version: number): Promise<void> {
