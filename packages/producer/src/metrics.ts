@@ -1,5 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import { EVENT_TYPES, PushJobData } from '@pushfleet/events';
+import { EVENT_TYPES, QueuedEvent } from '@pushfleet/events';
 
 export type RejectReason = 'invalid' | 'unavailable';
 
@@ -32,10 +32,10 @@ export class ProducerMetrics {
     for (const reason of ['invalid', 'unavailable'] as const) this.rejectedTotal.inc({ reason }, 0);
   }
 
-  accepted(jobs: readonly { data: PushJobData }[], seconds: number): void {
+  accepted(events: readonly { queued: QueuedEvent }[], seconds: number): void {
     this.enqueueSeconds.observe(seconds);
     const counts = new Map<string, number>();
-    for (const job of jobs) for (const q of job.data.events) counts.set(q.event.message, (counts.get(q.event.message) ?? 0) + 1);
+    for (const { queued: q } of events) counts.set(q.event.message, (counts.get(q.event.message) ?? 0) + 1);
     for (const [event, n] of counts) this.acceptedTotal.inc({ event }, n);
   }
 

@@ -1,5 +1,5 @@
 import { EVENTS_PER_JOB, partitionOf, partitionQueueNames, PUSH_SYSTEMS, QueuedEvent } from '@pushfleet/events';
-import type { BulkJob } from './producer';
+import type { BulkJob } from './jobs';
 
 /**
  * Routes events by owner: with QUEUE_PARTITIONS = n, an owner's events all go to partition

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { JobsOptions, Queue } from 'bullmq';
 import { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -6,13 +5,13 @@ import {
   DEFAULT_JOB_OPTIONS,
   PushEventInput,
   PushJobData,
-  QueuedEvent,
   QUEUE_PREFIX,
-  parsePushEventInput,
 } from '@pushfleet/events';
-import { InvalidEvent, InvalidEventsError, QueueUnavailableError } from './errors';
+import { InvalidEventsError, QueueUnavailableError } from './errors';
+import { AcceptedEvent, BulkJob, jobsOf, validateEvents } from './jobs';
+import { GroupCommit } from './group-commit';
 import { ProducerMetrics } from './metrics';
-import { jobsByPartition, partitionedQueues, SharedJobs } from './partition-routing';
+import { jobsByPartition, partitionedQueues } from './partition-routing';
 
 /** Jobs per `addBulk` call (one Redis pipeline). */
 export const ADD_BULK_CHUNK = 1000;
@@ -65,6 +64,8 @@ export interface Producer {
    * Validates every event, then enqueues each to the APNs and the GCM queue. One invalid event rejects the
    * whole batch (InvalidEventsError, nothing enqueued). Redis trouble: QueueUnavailableError. Events
    * without an id share jobs (up to `EVENTS_PER_JOB` each); an event with an id has its own (dedupe).
+   * Calls made within one turn of the event loop are written together (group-commit.ts): each resolves
+   * once its events are in Redis, and a Redis failure rejects exactly the calls of that write.
    */
   publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }>;
   /** Closes the queues, and the connection if the producer opened it. Later publishes fail. */
@@ -83,53 +84,6 @@ export const PRODUCER_REDIS_OPTIONS: RedisOptions = {
   disconnectTimeout: 200, // ioredis keeps a dead socket's timer (default 2 s) alive after disconnect()
   retryStrategy: (times: number) => Math.min(times * 100, 1000),
 };
-
-export interface BulkJob {
-  name: string;
-  data: PushJobData;
-  opts: JobsOptions;
-  /** Set on a job whose (one) event carries a caller id: deduplicated for DEDUPE_TTL. */
-  dedupe?: true;
-  /** The queue partition of the job's owner(s): a job only holds events of owners of one partition. */
-  partition: number;
-}
-
-/**
- * Validates the inputs and builds the jobs `publishMany` adds to each queue: a job per event with a
- * caller id (job id = that id), the others EVENTS_PER_JOB to a job (job id = the first one's generated id).
- * `ids` are in input order; `errors` lists every invalid input (then nothing should be enqueued).
- */
-export function buildJobs(inputs: readonly PushEventInput[], jobOptions: JobsOptions = DEFAULT_JOB_OPTIONS, partitions = 1): { ids: string[]; jobs: BulkJob[]; errors: InvalidEvent[] } {
-  const errors: InvalidEvent[] = [];
-  const jobs: BulkJob[] = [];
-  const ids: string[] = new Array(inputs.length);
-  const enqueuedAt = Date.now();
-  const toJob = (events: QueuedEvent[], partition: number): BulkJob => ({
-    name: events.length === 1 ? events[0].event.message : 'batch',
-    data: { events },
-    opts: { ...jobOptions, jobId: events[0].id },
-    partition,
-  });
-  const shared = new SharedJobs(partitions, toJob, jobs);
-  for (let index = 0; index < inputs.length; index++) {
-    const r = parsePushEventInput(inputs[index]);
-    if (!r.ok) {
-      for (const issue of r.issues) errors.push({ index, path: issue.path, message: issue.message });
-      continue;
-    }
-    const { id: givenId, ...event } = r.value;
-    if (givenId !== undefined) {
-      ids[index] = givenId;
-      jobs.push({ ...toJob([{ id: givenId, event, enqueuedAt }], shared.partitionOf(event.owner)), dedupe: true });
-      continue;
-    }
-    const id = randomUUID();
-    ids[index] = id;
-    shared.push({ id, event, enqueuedAt });
-  }
-  shared.flush();
-  return { ids, jobs, errors };
-}
 
 export function createProducer(options: ProducerOptions): Producer {
   const ownConnection = typeof options.connection === 'string';
@@ -218,24 +172,30 @@ export function createProducer(options: ProducerOptions): Producer {
     }
   }
 
+  // Concurrent calls (one event per API request, say) share one write per queue, their id-less events
+  // sharing jobs: see group-commit.ts. At most ADD_BULK_CHUNK events per batch.
+  const committer = new GroupCommit<AcceptedEvent>(async (events) => {
+    await ready();
+    const byPartition = jobsByPartition(jobsOf(events, jobOptions, partitions), partitions);
+    await Promise.all(queues.flatMap((perSystem) => byPartition.map((part, p) => (part.length > 0 ? addInChunks(perSystem[p], part) : undefined))));
+  }, ADD_BULK_CHUNK);
+
   async function publishMany(inputs: readonly PushEventInput[]): Promise<{ ids: string[] }> {
-    const { ids, jobs, errors } = buildJobs(inputs, jobOptions, partitions);
+    const { ids, events, errors } = validateEvents(inputs);
     if (errors.length > 0) {
       metrics?.rejected(inputs.length, 'invalid');
       throw new InvalidEventsError(errors);
     }
-    if (jobs.length === 0) return { ids };
+    if (events.length === 0) return { ids };
 
     const started = process.hrtime.bigint();
     try {
-      await ready();
-      const byPartition = jobsByPartition(jobs, partitions);
-      await Promise.all(queues.flatMap((perSystem) => byPartition.map((part, p) => (part.length > 0 ? addInChunks(perSystem[p], part) : undefined))));
+      await committer.submit(events);
     } catch (err) {
       metrics?.rejected(inputs.length, 'unavailable');
       throw err instanceof QueueUnavailableError ? err : unavailable('enqueueing failed', err);
     }
-    metrics?.accepted(jobs, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics?.accepted(events, Number(process.hrtime.bigint() - started) / 1e9);
     return { ids };
   }
 
