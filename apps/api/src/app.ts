@@ -49,6 +49,9 @@ export interface ApiDeps {
 export function createApiApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // No ETag: every answer is a fresh JSON result nobody revalidates; hashing each body cost 2-4 % of the
+  // API's CPU on one-event requests (docs/benchmarks.md).
+  app.set('etag', false);
   app.set('trust proxy', deps.trustProxy ?? false);
 
   const duration = new Histogram({
