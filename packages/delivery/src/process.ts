@@ -30,13 +30,18 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   const { logger, env } = o;
   // Workers wait for Redis forever (BullMQ needs maxRetriesPerRequest: null) and reconnect by themselves.
   const conn = redisConnection(env);
-  const redis = createRedisClient(conn, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  const options = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(n * 200, 2000) };
+  // BullMQ's connection without auto-pipelining: ioredis builds a Pipeline per tick for it and copies
+  // every script defined on the connection (BullMQ's ~50) onto each one; with one job per event that
+  // copying was 10-13 % of a worker's CPU. A no-op BullMQ worker at 100 jobs/s here: 2.4-2.8 -> 1.7 ms
+  // CPU per job without it, unchanged under full load (docs/benchmarks.md, "Before and after").
+  const redis = createRedisClient(conn, { ...options, enableAutoPipelining: false });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.metricsRegistry);
-  // The registry reads go on a connection of their own. ioredis copies every Lua script defined on a
-  // connection onto each pipeline it builds, and auto-pipelining builds one per tick: on BullMQ's
-  // connection (about 50 scripts) that copying cost more CPU than the reads themselves (profile, docs/benchmarks.md).
-  const registryRedis = redis.duplicate();
+  // The registry reads go on a connection of their own, auto-pipelined (one write per tick for the reads
+  // of many concurrent jobs; a cluster batches its per-user HGETs per node), with none of BullMQ's scripts
+  // to copy onto each pipeline.
+  const registryRedis = createRedisClient(conn, { ...options, enableAutoPipelining: true });
   registryRedis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   const tokens = new TokenRegistry(registryRedis, { prefix: env.PUSHFLEET_PREFIX, ...conn.registry, prunedRetentionSeconds: env.PRUNED_RETENTION_SECONDS });
   // One BullMQ worker per consumed queue partition, watched by the stuck-worker detector.
