@@ -34,8 +34,9 @@ export async function runWorkerProcess<S extends PushSystem>(o: WorkerProcessOpt
   // BullMQ's connection without auto-pipelining: ioredis builds a Pipeline per tick for it and copies
   // every script defined on the connection (BullMQ's ~50) onto each one; with one job per event that
   // copying was 10-13 % of a worker's CPU. A no-op BullMQ worker at 100 jobs/s here: 2.4-2.8 -> 1.7 ms
-  // CPU per job without it, unchanged under full load (docs/benchmarks.md, "Before and after").
-  const redis = createRedisClient(conn, { ...options, enableAutoPipelining: false });
+  // CPU per job without it, unchanged under full load (docs/benchmarks.md, "Before and after"). Measured
+  // on a single Redis only: a cluster client keeps auto-pipelining, the setting its failover tests ran with.
+  const redis = createRedisClient(conn, { ...options, enableAutoPipelining: conn.kind !== 'standalone' });
   redis.on('error', (e) => logger.debug({ err: e.message }, 'redis connection error'));
   await checkRedis(redis, logger, o.metricsRegistry);
   // The registry reads go on a connection of their own, auto-pipelined (one write per tick for the reads
