@@ -18,6 +18,14 @@ async function clusterInfo(port: number): Promise<string> {
   return (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout;
 }
 
+/** Whether the cluster has `replicas` per master and every replica's link to its master is up. */
+async function replicasSynced(ports: number[], replicas: number): Promise<boolean> {
+  if (replicas === 0) return true;
+  const roles = await Promise.all(ports.map(async (p) => (await run('redis-cli', ['-p', String(p), 'info', 'replication'])).stdout));
+  const slaves = roles.filter((r) => /role:slave/.test(r));
+  return slaves.length === ports.length / (1 + replicas) * replicas && slaves.every((r) => /master_link_status:up/.test(r) && /master_sync_in_progress:0/.test(r));
+}
+
 /**
  * A local Redis Cluster that only this run owns: `masters` masters (3) with one replica each (or none), on free ports,
  * one temp dir per node. Resolves once every node reports cluster_state:ok (polled, with a deadline).
@@ -28,7 +36,8 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const nodes = await Promise.all(ports.map((port) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-cluster-'));
-    return startRedis({ port, dir, extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] });
+    return startRedis({ port, dir, // No diskless-sync delay (Redis waits 5 s by default before a replica's first sync).
+    extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0'] });
   }));
   const stop = async () => { await Promise.all(nodes.map((n) => n.stop())); };
   try {
@@ -36,7 +45,9 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
     const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
     for (;;) {
       const infos = await Promise.all(ports.map(clusterInfo));
-      if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_known_nodes:(\d+)/.exec(i)?.[1] === String(count))) break;
+      // Ready means every replica has finished its first sync too: a replica that never synced cannot be
+      // promoted when its master dies (it counts as disconnected for too long), and WAIT gets no answer.
+      if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_known_nodes:(\d+)/.exec(i)?.[1] === String(count)) && (await replicasSynced(ports, replicas))) break;
       if (Date.now() > deadline) throw new Error(`the local cluster did not reach cluster_state:ok in time: ${infos[0]}`);
       await new Promise((r) => setTimeout(r, 50));
     }
