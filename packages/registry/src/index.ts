@@ -2,6 +2,5 @@ export * from './keys';
 export * from './entries';
 export * from './registry';
 export * from './devices';
-export * from './rate-limit';
 export * from './migrate';
 export * from './tombstones';

@@ -24,7 +24,6 @@ export const DEFAULT_BUCKETS = 256;
 export interface RegistryKeys {
   prefix: string;
   buckets: number;
-  rateLimitPrefix: string;
   /** The user bucket (hash) that holds the user's entries under the field `userId`. */
   user(userId: string): string;
   /** The owner-index bucket and field of a token. */
@@ -44,7 +43,6 @@ export function registryKeys(prefix = 'pushfleet', buckets = DEFAULT_BUCKETS): R
   return {
     prefix,
     buckets,
-    rateLimitPrefix: `${prefix}:rl:`,
     user: (userId: string) => `${prefix}:{u${bucketOf(createHash('sha256').update(`u:${userId}`).digest(), buckets)}}`,
     index(system: TokenSystem, token: string) {
       const d = createHash('sha256').update(`${SYSTEM_TAG[system]}:${token}`).digest();

@@ -2,7 +2,6 @@ import { createRedisClient, RedisClient } from '@pushfleet/observability';
 import type { Cluster } from 'ioredis';
 import { AddStep, parseRecord, TokenRegistry } from './registry';
 import { parseLines } from './entries';
-import { RateLimiter } from './rate-limit';
 import { uniquePrefix } from '../../../test/support/env';
 import { redisTargets } from '../../../test/support/targets';
 
@@ -162,15 +161,6 @@ describe.each(redisTargets())('registry on %s', (target) => {
       }
       expect(await r.ownerOf('gcm', t)).toBe(h[0]);
     }
-  });
-
-  test('rate limiter counts per subject per window', async () => {
-    const rl = new RateLimiter(redis, `${uniquePrefix('rl')}:`, 2, 60_000);
-    const now = 120_000 * 1000 + 10_000;
-    expect(await rl.hit('a', now)).toBe(0);
-    expect(await rl.hit('a', now)).toBe(0);
-    expect(await rl.hit('a', now)).toBe(50);
-    expect(await rl.hit('b', now)).toBe(0);
   });
 });
 
