@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
  *
  *   <prefix>:{u<n>}   hash  field <userId> -> that user's entry lines (scripts.ts)
  *   <prefix>:{o<n>}   hash  field <12-byte digest of system + token> -> claim record (version, owner, dirty users)
- *   <prefix>:rl:<userId>:<window>   string  rate-limit counter (rate-limit.ts)
  *
  * <n> is a bucket number (hex) out of REGISTRY_BUCKETS: many users (and many tokens) share one small hash,
  * which Redis keeps in its compact listpack encoding: that is what keeps a token under 250 B.
