@@ -1,36 +1,47 @@
-import http2, { ClientHttp2Session, SecureClientSessionOptions } from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { H2Session } from './session';
+
+/** TLS options for a provider connection: extra CAs, a client certificate. Certificate checking stays on. */
+export type H2TlsOptions = Pick<tls.ConnectionOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'servername'>;
 
 /**
- * Opens one HTTP/2 connection and resolves once it is connected AND the server's first SETTINGS frame has
- * arrived: only then is SETTINGS_MAX_CONCURRENT_STREAMS the server's, not the protocol default (unlimited).
- * Apple starts token connections at 1 stream; a client that opens streams before reading that gets them
- * refused. Rejects with the error, or after `timeoutMs` (a peer that accepts TCP and never speaks HTTP/2).
+ * Opens one HTTP/2 connection (TLS with ALPN `h2` for https:, prior knowledge for http:, which only tests
+ * use) and resolves once it is connected AND the server's first SETTINGS frame has arrived: only then is
+ * SETTINGS_MAX_CONCURRENT_STREAMS the server's, not the protocol default (unlimited). Apple starts token
+ * connections at 1 stream; a client that opens streams before reading that gets them refused. Rejects
+ * with the error, or after `timeoutMs` (a peer that accepts TCP and never speaks HTTP/2).
  */
-export function connectH2(origin: string, tls: SecureClientSessionOptions | undefined, timeoutMs: number): Promise<ClientHttp2Session> {
-  return new Promise<ClientHttp2Session>((resolve, reject) => {
-    const session = http2.connect(origin, { ...tls, settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 } });
+export function connectH2(origin: string, tlsOptions: H2TlsOptions | undefined, timeoutMs: number): Promise<H2Session> {
+  const url = new URL(origin);
+  const secure = url.protocol === 'https:';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port) || (secure ? 443 : 80);
+  return new Promise<H2Session>((resolve, reject) => {
+    const socket = secure
+      ? tls.connect({ ...tlsOptions, host, port, servername: tlsOptions?.servername ?? (net.isIP(host) ? undefined : host), ALPNProtocols: ['h2'] })
+      : net.connect({ host, port });
     let settled = false;
-    let connected = false;
-    let settings = false;
     const fail = (e: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
-      session.destroy();
+      socket.destroy();
       reject(e);
     };
-    const ready = () => {
-      if (settled || !connected || !settings) return;
-      settled = true;
-      clearTimeout(deadline);
-      session.removeAllListeners('error');
-      session.removeAllListeners('close');
-      resolve(session);
-    };
     const deadline = setTimeout(() => fail(new Error(`no HTTP/2 connection within ${timeoutMs} ms`)), timeoutMs);
-    session.once('error', fail);
-    session.once('close', () => fail(new Error('connection closed before it was established')));
-    session.once('remoteSettings', () => { settings = true; ready(); });
-    session.once('connect', () => { connected = true; ready(); });
+    socket.once('error', fail);
+    socket.once('close', () => fail(new Error('connection closed before it was established')));
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      if (secure && (socket as tls.TLSSocket).alpnProtocol !== 'h2') return fail(new Error('the server did not negotiate HTTP/2 (ALPN h2)'));
+      const session = new H2Session(socket, url.host, secure);
+      session.onSettings = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        socket.removeListener('error', fail);
+        resolve(session);
+      };
+    });
   });
 }

@@ -1,13 +1,11 @@
-import http2, { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
-import { BoundedBody, MAX_PROVIDER_BODY_BYTES } from '../limits';
-import { connectH2 } from './connect';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { MAX_PROVIDER_BODY_BYTES } from '../limits';
+import { connectH2, H2TlsOptions } from './connect';
 import { Fifo } from './fifo';
+import { STREAM_WINDOW } from './frames';
+import { H2Answer, H2Session, H2Stream } from './session';
 
-export interface H2Response {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+export type H2Response = H2Answer;
 
 /**
  * Why a request got no HTTP answer. `refused`: the server never processed the stream (REFUSED_STREAM, a
@@ -28,7 +26,7 @@ export interface H2PoolOptions {
   /** https://host:port */
   origin: string;
   /** TLS options: ca, cert/key/passphrase for certificate auth. Certificate checking is never turned off. */
-  tls?: SecureClientSessionOptions;
+  tls?: H2TlsOptions;
   /** HTTP/2 connections kept open to the origin. */
   sessions?: number;
   /** Streams in flight per connection; requests beyond it wait in our queue, not in nghttp2's. */
@@ -48,8 +46,8 @@ export interface H2PoolOptions {
 export const MAX_RESENDS = 10;
 
 interface Slot {
-  session: ClientHttp2Session | undefined;
-  connecting: Promise<ClientHttp2Session> | undefined;
+  session: H2Session | undefined;
+  connecting: Promise<H2Session> | undefined;
   inflight: number;
   consecutiveTimeouts: number;
   /**
@@ -61,16 +59,6 @@ interface Slot {
 
 interface Waiter {
   resolve: (slot: Slot) => void;
-}
-
-/** The last stream id each connection's GOAWAY said the server processed: streams above it never were. */
-const goawayLastStream = new WeakMap<ClientHttp2Session, number>();
-
-/** Whether the server never processed this stream, so sending it again cannot deliver twice. */
-function neverProcessed(session: ClientHttp2Session, req: ClientHttp2Stream): boolean {
-  if (req.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || req.id === undefined) return true;
-  const last = goawayLastStream.get(session);
-  return last !== undefined && req.id > last;
 }
 
 /**
@@ -88,6 +76,7 @@ export class H2Pool {
   private readonly maxInflight: number;
   private readonly timeoutMs: number;
   private readonly deadAfter: number;
+  private readonly maxBody: number;
   private next = 0;
   private closed = false;
 
@@ -96,6 +85,8 @@ export class H2Pool {
     this.maxInflight = Math.max(1, opts.maxInflightPerSession ?? 500);
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.deadAfter = opts.deadAfterTimeouts ?? 3;
+    // Our stream window is never raised for one answer: a body must fit in it (the cap aborts first).
+    this.maxBody = Math.min(opts.maxResponseBytes ?? MAX_PROVIDER_BODY_BYTES, STREAM_WINDOW);
   }
 
   get inflight(): number {
@@ -164,14 +155,14 @@ export class H2Pool {
   }
 
   /** The slot's connection, opened when needed; it resolves once the server's first SETTINGS arrived. */
-  private sessionFor(slot: Slot): Promise<ClientHttp2Session> {
+  private sessionFor(slot: Slot): Promise<H2Session> {
     const s = slot.session;
-    if (s && !s.closed && !s.destroyed) return Promise.resolve(s);
+    if (s && !s.closed) return Promise.resolve(s);
     slot.connecting ??= this.connect(slot);
     return slot.connecting;
   }
 
-  private async connect(slot: Slot): Promise<ClientHttp2Session> {
+  private async connect(slot: Slot): Promise<H2Session> {
     try {
       const session = await connectH2(this.opts.origin, this.opts.tls, this.timeoutMs);
       this.adopt(slot, session);
@@ -183,56 +174,53 @@ export class H2Pool {
   }
 
   /** A connection that is up: follow its SETTINGS, forget it when it goes away. */
-  private adopt(slot: Slot, session: ClientHttp2Session): void {
-    session.on('error', () => this.drop(slot, session));
-    session.once('goaway', (_code: number, lastStreamId: number) => {
-      goawayLastStream.set(session, lastStreamId);
-      this.drop(slot, session);
-    });
-    session.once('close', () => this.drop(slot, session));
-    session.setLocalWindowSize?.(8 * 1024 * 1024);
+  private adopt(slot: Slot, session: H2Session): void {
     const applyLimit = () => {
       if (slot.session !== session) return;
-      const peer = session.remoteSettings.maxConcurrentStreams;
-      slot.limit = Math.max(1, Math.min(this.maxInflight, peer ?? this.maxInflight));
+      slot.limit = Math.max(1, Math.min(this.maxInflight, session.remoteMaxStreams));
       this.wake(slot);
     };
+    session.onGoaway = () => this.drop(slot, session);
+    session.onClose = () => this.drop(slot, session);
+    session.onSettings = applyLimit;
     slot.session = session;
     slot.connecting = undefined;
     slot.consecutiveTimeouts = 0;
     applyLimit();
-    session.on('remoteSettings', applyLimit);
   }
 
-  /** Forget a connection that went away; in-flight streams on it fail by themselves. The next one starts at 1. */
-  private drop(slot: Slot, session: ClientHttp2Session): void {
+  /** Forget a connection that went away; its open streams finish or fail by themselves. The next one starts at 1. */
+  private drop(slot: Slot, session: H2Session): void {
     if (slot.session === session) {
       slot.session = undefined;
       slot.limit = 1;
     }
-    if (!session.destroyed) session.close();
+    session.close();
   }
 
-  private stream(slot: Slot, session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: string | Buffer): Promise<H2Response> {
+  private stream(slot: Slot, session: H2Session, headers: OutgoingHttpHeaders, body: string | Buffer): Promise<H2Response> {
     return new Promise((resolve, reject) => {
-      let req: http2.ClientHttp2Stream;
+      let timer: NodeJS.Timeout | undefined;
+      let stream: H2Stream | undefined;
       try {
-        req = session.request(headers);
+        stream = session.request(headers, body, this.maxBody, (failure, message, answer) => {
+          clearTimeout(timer);
+          if (!answer) return reject(new H2TransportError(failure ?? 'stream-reset', message));
+          slot.consecutiveTimeouts = 0;
+          resolve(answer);
+        });
       } catch (e) {
-        this.drop(slot, session);
-        // The session was closing: the stream was never sent.
-        reject(new H2TransportError('refused', (e as Error).message));
-        return;
+        // A header value HTTP/2 cannot carry: this request, not the connection, is at fault.
+        return reject(new H2TransportError('stream-reset', (e as Error).message));
       }
-      let status = 0;
-      let resHeaders: IncomingHttpHeaders = {};
-      const answer = new BoundedBody(this.opts.maxResponseBytes ?? MAX_PROVIDER_BODY_BYTES);
-      let settled = false;
-      const failure = (): H2FailureKind => (neverProcessed(session, req) ? 'refused' : session.closed || session.destroyed ? 'goaway' : 'stream-reset');
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        req.close(http2.constants.NGHTTP2_CANCEL);
+      if (!stream) {
+        // The connection takes no new streams (closing, or out of stream ids): another one will.
+        this.drop(slot, session);
+        return reject(new H2TransportError('refused', 'connection takes no new streams'));
+      }
+      const open = stream;
+      timer = setTimeout(() => {
+        open.cancel();
         // A connection whose streams keep timing out is black-holed: replace it.
         if (++slot.consecutiveTimeouts >= this.deadAfter) {
           this.drop(slot, session);
@@ -240,35 +228,6 @@ export class H2Pool {
         }
         reject(new H2TransportError('timeout', `no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      req.on('response', (h) => { status = Number(h[':status']); resHeaders = h; });
-      req.on('data', (chunk: Buffer) => {
-        if (answer.add(chunk) || settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new H2TransportError('body-too-large', `response body over ${answer.max} bytes`));
-      });
-      req.on('end', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (!status) { reject(new H2TransportError(failure(), 'stream ended without a response')); return; }
-        slot.consecutiveTimeouts = 0;
-        resolve({ status, headers: resHeaders, body: answer.text() });
-      });
-      req.on('error', (e: Error & { code?: string }) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(new H2TransportError(failure(), e.message));
-      });
-      req.on('close', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(new H2TransportError(failure(), `stream closed (code ${req.rstCode})`));
-      });
-      req.end(body);
     });
   }
 
