@@ -41,21 +41,28 @@ export function clientSettings(): Buffer {
   return f;
 }
 
-/** A header block as HEADERS + CONTINUATION frames of at most `maxFrame` bytes each. */
+/** A header block as HEADERS (+ CONTINUATION when it is over `maxFrame`), encoded in place. */
 export function headerFrames(id: number, fields: readonly (readonly [string, string])[], endStream: boolean, maxFrame: number): Buffer[] {
-  const block = Buffer.allocUnsafe(encodedLength(fields));
-  const len = encodeFields(fields, block, 0);
+  const f = Buffer.allocUnsafe(9 + encodedLength(fields));
+  const len = encodeFields(fields, f, 9) - 9;
+  const flags = endStream ? END_STREAM : 0;
+  if (len <= maxFrame) {
+    return [header(f, len, HEADERS, flags | END_HEADERS, id)];
+  }
   const out: Buffer[] = [];
-  let at = 0;
-  do {
+  for (let at = 0; at < len; at += maxFrame) {
     const n = Math.min(len - at, maxFrame);
-    const first = at === 0;
-    const f = frame(first ? HEADERS : CONTINUATION, (at + n >= len ? END_HEADERS : 0) | (first && endStream ? END_STREAM : 0), id, n);
-    block.copy(f, 9, at, at + n);
-    out.push(f);
-    at += n;
-  } while (at < len);
+    const c = frame(at === 0 ? HEADERS : CONTINUATION, (at + n >= len ? END_HEADERS : 0) | (at === 0 ? flags : 0), id, n);
+    f.copy(c, 9, 9 + at, 9 + at + n);
+    out.push(c);
+  }
   return out;
+}
+
+function header(f: Buffer, len: number, type: number, flags: number, id: number): Buffer {
+  f[0] = len >>> 16; f[1] = (len >>> 8) & 0xff; f[2] = len & 0xff;
+  f[3] = type; f[4] = flags; f.writeUInt32BE(id, 5);
+  return f.subarray(0, 9 + len);
 }
 
 /** The values of a SETTINGS frame the client acts on; a value out of range is a connection error. */

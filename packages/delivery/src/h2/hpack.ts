@@ -171,10 +171,10 @@ export class HpackDecoder {
 
 /** Static-table indexes by name, and by name + value for the fields that have one. */
 const STATIC_NAME = new Map<string, number>();
-const STATIC_FIELD = new Map<string, number>();
+const STATIC_FIELD = new Map<string, Map<string, number>>();
 STATIC.forEach(([n, v], i) => {
   if (!STATIC_NAME.has(n)) STATIC_NAME.set(n, i + 1);
-  if (v) STATIC_FIELD.set(`${n}\0${v}`, i + 1);
+  if (v) (STATIC_FIELD.get(n) ?? STATIC_FIELD.set(n, new Map()).get(n)!).set(v, i + 1);
 });
 
 function writeInt(out: Buffer, pos: number, value: number, prefixBits: number, flags: number): number {
@@ -194,7 +194,7 @@ function writeInt(out: Buffer, pos: number, value: number, prefixBits: number, f
  */
 export function encodeFields(fields: readonly (readonly [string, string])[], out: Buffer, pos: number): number {
   for (const [name, value] of fields) {
-    const exact = STATIC_FIELD.get(`${name}\0${value}`);
+    const exact = STATIC_FIELD.get(name)?.get(value);
     if (exact !== undefined) { pos = writeInt(out, pos, exact, 7, 0x80); continue; }
     const nameIndex = STATIC_NAME.get(name) ?? 0;
     pos = writeInt(out, pos, nameIndex, 4, name === 'authorization' ? 0x10 : 0x00);
