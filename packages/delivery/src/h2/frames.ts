@@ -1,5 +1,3 @@
-import { encodedLength, encodeFields } from './hpack';
-
 /** HTTP/2 frame types, flags, error codes and builders (RFC 9113 section 6), for session.ts. */
 
 export const DATA = 0x0, HEADERS = 0x1, RST_STREAM = 0x3, SETTINGS = 0x4, PUSH_PROMISE = 0x5, PING = 0x6, GOAWAY = 0x7, WINDOW_UPDATE = 0x8, CONTINUATION = 0x9;
@@ -14,13 +12,10 @@ export const CONNECTION_WINDOW = 8 * 1024 * 1024;
 export const DEFAULT_WINDOW = 65_535;
 export const MAX_FRAME = 16_384;
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-/** Field values HTTP/2 refuses (RFC 9113 8.2.1: no NUL, CR or LF; we also refuse other controls). */
-export const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 
 export function frame(type: number, flags: number, id: number, payloadLength: number): Buffer {
   const b = Buffer.allocUnsafe(9 + payloadLength);
-  b[0] = payloadLength >>> 16; b[1] = (payloadLength >>> 8) & 0xff; b[2] = payloadLength & 0xff;
-  b[3] = type; b[4] = flags; b.writeUInt32BE(id, 5);
+  frameHeader(b, 0, payloadLength, type, flags, id);
   return b;
 }
 export const u32 = (type: number, flags: number, id: number, value: number) => { const b = frame(type, flags, id, 4); b.writeUInt32BE(value, 9); return b; };
@@ -41,28 +36,10 @@ export function clientSettings(): Buffer {
   return f;
 }
 
-/** A header block as HEADERS (+ CONTINUATION when it is over `maxFrame`), encoded in place. */
-export function headerFrames(id: number, fields: readonly (readonly [string, string])[], endStream: boolean, maxFrame: number): Buffer[] {
-  const f = Buffer.allocUnsafe(9 + encodedLength(fields));
-  const len = encodeFields(fields, f, 9) - 9;
-  const flags = endStream ? END_STREAM : 0;
-  if (len <= maxFrame) {
-    return [header(f, len, HEADERS, flags | END_HEADERS, id)];
-  }
-  const out: Buffer[] = [];
-  for (let at = 0; at < len; at += maxFrame) {
-    const n = Math.min(len - at, maxFrame);
-    const c = frame(at === 0 ? HEADERS : CONTINUATION, (at + n >= len ? END_HEADERS : 0) | (at === 0 ? flags : 0), id, n);
-    f.copy(c, 9, 9 + at, 9 + at + n);
-    out.push(c);
-  }
-  return out;
-}
-
-function header(f: Buffer, len: number, type: number, flags: number, id: number): Buffer {
-  f[0] = len >>> 16; f[1] = (len >>> 8) & 0xff; f[2] = len & 0xff;
-  f[3] = type; f[4] = flags; f.writeUInt32BE(id, 5);
-  return f.subarray(0, 9 + len);
+/** Writes a frame header at `at` in `f`. */
+export function frameHeader(f: Buffer, at: number, length: number, type: number, flags: number, id: number): void {
+  f[at] = length >>> 16; f[at + 1] = (length >>> 8) & 0xff; f[at + 2] = length & 0xff;
+  f[at + 3] = type; f[at + 4] = flags; f.writeUInt32BE(id, at + 5);
 }
 
 /** The values of a SETTINGS frame the client acts on; a value out of range is a connection error. */

@@ -1,4 +1,4 @@
-import { encodedLength, encodeFields, HpackDecoder, HpackError, huffmanDecode } from './hpack';
+import { encodeRequest, HpackDecoder, HpackError, huffmanDecode, requestBlockBound } from './hpack';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -46,12 +46,22 @@ test('an index past the tables, or a table size over our limit, is a compression
   expect(() => new HpackDecoder().decode(Buffer.from([0x40]))).toThrow(HpackError); // truncated literal
 });
 
-test('requests encode as static indexes and literals, authorization never indexed, and decode back', () => {
-  const fields = [[':method', 'POST'], [':scheme', 'https'], [':path', '/3/device/abc'], ['authorization', 'bearer x.y.z'], ['apns-topic', 'com.example.app']] as const;
-  const out = Buffer.alloc(encodedLength(fields));
-  const len = encodeFields(fields, out, 0);
+test('requests encode as static indexes and literals, pseudo-headers first, authorization never indexed, and decode back', () => {
+  const headers = { 'apns-topic': 'com.example.app', ':path': '/3/device/abc', authorization: 'bearer x.y.z', ':method': 'POST' };
+  const pseudo = { scheme: 'https', authority: 'api.push.apple.com' };
+  const out = Buffer.alloc(requestBlockBound(headers, pseudo));
+  const len = encodeRequest(headers, pseudo, out, 0);
   expect(out[0]).toBe(0x83); // :method POST, static index 3
   expect(out[1]).toBe(0x87); // :scheme https, static index 7
   expect(out.subarray(0, len).includes(Buffer.from([0x1f, 0x08]))).toBe(true); // never indexed, name index 23
-  expect(new HpackDecoder().decode(out, 0, len)).toEqual(Object.fromEntries(fields));
+  const decoded = new HpackDecoder().decode(out, 0, len);
+  expect(Object.keys(decoded)).toEqual([':method', ':scheme', ':authority', ':path', 'apns-topic', 'authorization']);
+  expect(decoded).toEqual({ ...headers, ':scheme': 'https', ':authority': 'api.push.apple.com' });
+});
+
+test('a header value with CR, LF or NUL is refused', () => {
+  for (const bad of ['a\r\nx: y', 'a\0', 'a\n']) {
+    expect(() => encodeRequest({ ':method': 'POST', ':path': '/', 'apns-topic': bad }, { scheme: 'https', authority: 'h' }, Buffer.alloc(256), 0)).toThrow(TypeError);
+  }
+  expect(() => encodeRequest({ ':method': 'POST', ':path': '/3/device/a\r\n' }, { scheme: 'https', authority: 'h' }, Buffer.alloc(256), 0)).toThrow(TypeError);
 });

@@ -1,3 +1,5 @@
+import type { OutgoingHttpHeaders } from 'node:http2';
+
 /**
  * HPACK (RFC 7541) for the provider HTTP/2 client (session.ts). Requests are encoded without the
  * dynamic table (literals, `authorization` never indexed), so the encoder keeps no state; answers are
@@ -187,27 +189,48 @@ function writeInt(out: Buffer, pos: number, value: number, prefixBits: number, f
   return pos;
 }
 
+/** Field values HTTP/2 refuses (RFC 9113 8.2.1: no NUL, CR or LF; other controls refused too). */
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+
+function writeField(out: Buffer, pos: number, name: string, value: string): number {
+  const exact = STATIC_FIELD.get(name)?.get(value);
+  if (exact !== undefined) return writeInt(out, pos, exact, 7, 0x80);
+  if (BAD_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}`);
+  const nameIndex = STATIC_NAME.get(name) ?? 0;
+  pos = writeInt(out, pos, nameIndex, 4, name === 'authorization' ? 0x10 : 0x00);
+  if (nameIndex === 0) { pos = writeInt(out, pos, name.length, 7, 0); pos += out.write(name, pos, 'latin1'); }
+  pos = writeInt(out, pos, value.length, 7, 0);
+  return pos + out.write(value, pos, 'latin1');
+}
+
+/** The request's pseudo-header values that are the connection's, not the caller's. */
+export interface Pseudo { scheme: string; authority: string }
+
 /**
- * Encodes request fields: an exact static match as an index, everything else as a literal without
- * indexing (`authorization` never indexed: RFC 7541 7.1.3), strings as raw latin1 (no Huffman: less CPU,
- * a few more bytes). Returns the block in `out` from `pos`; `out` must hold `encodedLength(fields)` bytes.
+ * Encodes a request's header block straight from its headers object: pseudo-headers first, an exact
+ * static match as an index, everything else as a literal without indexing (`authorization` never
+ * indexed: RFC 7541 7.1.3), strings as raw latin1 (no Huffman: less CPU, a few more bytes). Writes at
+ * `pos` in `out`, which must hold `requestBlockBound(...)` bytes; returns the end. Throws a TypeError
+ * for a value HTTP/2 cannot carry.
  */
-export function encodeFields(fields: readonly (readonly [string, string])[], out: Buffer, pos: number): number {
-  for (const [name, value] of fields) {
-    const exact = STATIC_FIELD.get(name)?.get(value);
-    if (exact !== undefined) { pos = writeInt(out, pos, exact, 7, 0x80); continue; }
-    const nameIndex = STATIC_NAME.get(name) ?? 0;
-    pos = writeInt(out, pos, nameIndex, 4, name === 'authorization' ? 0x10 : 0x00);
-    if (nameIndex === 0) { pos = writeInt(out, pos, name.length, 7, 0); pos += out.write(name, pos, 'latin1'); }
-    pos = writeInt(out, pos, value.length, 7, 0);
-    pos += out.write(value, pos, 'latin1');
+export function encodeRequest(headers: OutgoingHttpHeaders, pseudo: Pseudo, out: Buffer, pos: number): number {
+  pos = writeField(out, pos, ':method', String(headers[':method'] ?? 'GET'));
+  pos = writeField(out, pos, ':scheme', pseudo.scheme);
+  pos = writeField(out, pos, ':authority', pseudo.authority);
+  pos = writeField(out, pos, ':path', String(headers[':path'] ?? '/'));
+  for (const name in headers) {
+    const v = headers[name];
+    if (name.charCodeAt(0) !== 58 /* ':' */ && v !== undefined) pos = writeField(out, pos, name, String(v));
   }
   return pos;
 }
 
-/** An upper bound of `encodeFields`' output. */
-export function encodedLength(fields: readonly (readonly [string, string])[]): number {
-  let n = 0;
-  for (const [name, value] of fields) n += name.length + value.length + 12;
+/** An upper bound of `encodeRequest`'s output. */
+export function requestBlockBound(headers: OutgoingHttpHeaders, pseudo: Pseudo): number {
+  let n = 64 + pseudo.scheme.length + pseudo.authority.length + String(headers[':method'] ?? '').length + String(headers[':path'] ?? '').length;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v !== undefined) n += name.length + String(v).length + 12;
+  }
   return n;
 }

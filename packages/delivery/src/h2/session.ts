@@ -1,11 +1,8 @@
 import type { Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { HpackDecoder, HpackError } from './hpack';
-import {
-  ACK, BAD_VALUE, CANCEL, clientSettings, COMPRESSION_ERROR, CONNECTION_WINDOW, CONTINUATION, DATA, DEFAULT_WINDOW, END_HEADERS, END_STREAM, FIXED_LENGTH,
-  FLOW_CONTROL_ERROR, frame, FRAME_SIZE_ERROR, goaway, GOAWAY, headerFrames, HEADERS, MAX_FRAME, MAX_STREAM_ID, NO_ERROR, PADDED, parseSettings, PING,
-  PREFACE, PRIORITY, PROTOCOL_ERROR, PUSH_PROMISE, REFUSED_STREAM, RST_STREAM, SETTINGS, STREAM_WINDOW, u32, WINDOW_UPDATE,
-} from './frames';
+import { encodeRequest, HpackDecoder, HpackError, Pseudo, requestBlockBound } from './hpack';
+import { ACK, CANCEL, clientSettings, COMPRESSION_ERROR, CONNECTION_WINDOW, CONTINUATION, DATA, DEFAULT_WINDOW, END_HEADERS, END_STREAM, FIXED_LENGTH, FLOW_CONTROL_ERROR, frame, frameHeader, FRAME_SIZE_ERROR, goaway, GOAWAY,
+  HEADERS, MAX_FRAME, MAX_STREAM_ID, NO_ERROR, PADDED, parseSettings, PING, PREFACE, PRIORITY, PROTOCOL_ERROR, PUSH_PROMISE, REFUSED_STREAM, RST_STREAM, SETTINGS, STREAM_WINDOW, u32, WINDOW_UPDATE } from './frames';
 
 export interface H2Answer { status: number; headers: Record<string, string>; body: string }
 /** Why a stream got no answer: `refused` when the server cannot have processed it (safe to send again). */
@@ -24,15 +21,12 @@ interface Stream {
 
 /** A stream handle: `cancel()` resets it (RST_STREAM CANCEL) without calling its callback. */
 export interface H2Stream { cancel(): void }
-
 /**
- * One HTTP/2 client connection (RFC 9113) for provider APIs: requests of a few headers and a small body,
- * answers of a status, a few headers and a small body. Written for the hot path instead of node:http2,
- * whose client cost more CPU per request than all of pushfleet's own delivery code (docs/benchmarks.md,
- * "Session 4"): no stream objects, no per-request listeners or async wrappers, frames of one event-loop
- * turn in one socket write. It keeps the rules that matter to a provider: the server's
- * MAX_CONCURRENT_STREAMS (read by the pool), flow control both ways, GOAWAY's last stream id,
- * REFUSED_STREAM, PING, CONTINUATION, padding, and HPACK with the server's dynamic table.
+ * One HTTP/2 client connection (RFC 9113) for provider APIs, used instead of node:http2, whose client cost
+ * 2.7x the CPU per request (docs/benchmarks.md, "Session 4"): no stream objects or per-request listeners,
+ * one socket write per event-loop turn. It keeps what a provider relies on: the server's stream limit
+ * (read by the pool), flow control both ways, GOAWAY's last stream id, REFUSED_STREAM, PING,
+ * CONTINUATION, padding, and HPACK with the server's dynamic table.
  */
 export class H2Session {
   /** The server's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says). */
@@ -47,8 +41,7 @@ export class H2Session {
   onClose?: () => void;
   private readonly streams = new Map<number, Stream>();
   private readonly decoder = new HpackDecoder();
-  private readonly authorityField: readonly [string, string];
-  private readonly schemeField: readonly [string, string];
+  private readonly pseudo: Pseudo;
   private nextId = 1;
   private out: Buffer[] = [];
   private flushing = false;
@@ -62,32 +55,39 @@ export class H2Session {
   private continuing: { id: number; flags: number; chunks: Buffer[] } | undefined;
 
   constructor(private readonly socket: Socket, authority: string, secure: boolean) {
-    this.authorityField = [':authority', authority];
-    this.schemeField = [':scheme', secure ? 'https' : 'http'];
+    this.pseudo = { scheme: secure ? 'https' : 'http', authority };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => undefined); // 'close' follows and fails what is open
     socket.on('close', () => this.gone('connection closed'));
-    this.send(PREFACE, clientSettings(), u32(WINDOW_UPDATE, 0, 0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+    this.send(PREFACE);
+    this.send(clientSettings());
+    this.send(u32(WINDOW_UPDATE, 0, 0, CONNECTION_WINDOW - DEFAULT_WINDOW));
   }
 
   /** Opens a stream, or answers undefined when this connection takes no more (the caller uses another). */
   request(headers: OutgoingHttpHeaders, body: string | Buffer, maxBody: number, done: H2Done): H2Stream | undefined {
     if (this.closed || this.nextId > MAX_STREAM_ID) return undefined;
-    const fields: (readonly [string, string])[] = [[':method', String(headers[':method'] ?? 'GET')], this.schemeField, this.authorityField, [':path', String(headers[':path'] ?? '/')]];
-    for (const name in headers) {
-      const v = headers[name];
-      if (name[0] === ':' || v === undefined) continue;
-      const value = String(v);
-      if (BAD_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}`);
-      fields.push([name, value]);
-    }
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    // The usual request is one buffer: HEADERS, then the whole body in one DATA frame if the windows allow.
+    const inline = bodyLength > 0 && bodyLength <= Math.min(this.sendWindow, this.peerInitialWindow, this.peerMaxFrame);
+    const f = Buffer.allocUnsafe(9 + requestBlockBound(headers, this.pseudo) + (inline ? 9 + bodyLength : 0));
+    const blockLength = encodeRequest(headers, this.pseudo, f, 9) - 9;
+    if (blockLength > this.peerMaxFrame) throw new TypeError(`request headers of ${blockLength} bytes: over one frame`);
     const id = this.nextId;
     this.nextId += 2;
-    const s: Stream = { id, done, maxBody, flush: this.flushes, sendWindow: this.peerInitialWindow, body: bytes.length > 0 ? bytes : undefined, status: 0, headers: undefined, chunks: undefined, bytes: 0, unacked: 0 };
+    frameHeader(f, 0, blockLength, HEADERS, END_HEADERS | (bodyLength === 0 ? END_STREAM : 0), id);
+    let end = 9 + blockLength;
+    const s: Stream = { id, done, maxBody, flush: this.flushes, sendWindow: this.peerInitialWindow, body: undefined, status: 0, headers: undefined, chunks: undefined, bytes: 0, unacked: 0 };
+    if (inline) {
+      frameHeader(f, end, bodyLength, DATA, END_STREAM, id);
+      if (typeof body === 'string') f.write(body, end + 9); else body.copy(f, end + 9);
+      end += 9 + bodyLength;
+      this.sendWindow -= bodyLength;
+      s.sendWindow -= bodyLength;
+    } else if (bodyLength > 0) s.body = typeof body === 'string' ? Buffer.from(body) : body;
     this.streams.set(id, s);
-    this.send(...headerFrames(id, fields, s.body === undefined, this.peerMaxFrame));
+    this.send(f.subarray(0, end));
     if (s.body) this.writeBody(s);
     return { cancel: () => this.cancel(s) };
   }
@@ -133,8 +133,8 @@ export class H2Session {
   }
 
   /** Frames of one event-loop turn go out in one write. */
-  private send(...frames: Buffer[]): void {
-    for (const f of frames) this.out.push(f);
+  private send(f: Buffer): void {
+    this.out.push(f);
     if (this.flushing) return;
     this.flushing = true;
     setImmediate(() => {
