@@ -55,30 +55,65 @@ const huffman = (() => {
   return { first, symbols };
 })();
 
+/** For the next 8 bits of input: the symbol and code length when a code of at most 8 bits starts there (0: none). */
+const FAST = (() => {
+  const t = new Int32Array(256);
+  huffman.symbols.forEach((syms, len) => {
+    if (len > 8) return;
+    syms.forEach((sym, k) => {
+      const code = huffman.first[len] + k;
+      for (let rest = 0; rest < 1 << (8 - len); rest++) t[(code << (8 - len)) | rest] = (sym << 8) | len;
+    });
+  });
+  return t;
+})();
+
 /** Exported for tests: Huffman-decodes `src[start, end)` to a latin1 string. */
 export function huffmanDecode(src: Buffer, start: number, end: number): string {
+  const out = Buffer.allocUnsafe(Math.ceil(((end - start) * 8) / 5));
+  let n = 0;
+  const total = (end - start) * 8;
+  let bit = 0;
+  while (total - bit >= 5) {
+    const at = start + (bit >> 3);
+    const shift = bit & 7;
+    // The next 8 bits, padded with ones past the end (what EOS padding looks like).
+    const two = (src[at] << 8) | (at + 1 < end ? src[at + 1] : 0xff);
+    const fast = FAST[(two >> (8 - shift)) & 0xff];
+    if (fast !== 0 && (fast & 0xff) <= total - bit) {
+      out[n++] = fast >> 8;
+      bit += fast & 0xff;
+      continue;
+    }
+    const slow = decodeSlow(src, start, total, bit);
+    if (slow === undefined) break; // only padding is left
+    out[n++] = slow.sym;
+    bit = slow.next;
+  }
+  checkPadding(src, start, total, bit);
+  return out.toString('latin1', 0, n);
+}
+
+/** One symbol bit by bit from `bit` (codes over 8 bits), or undefined when the input ends first. */
+function decodeSlow(src: Buffer, start: number, total: number, bit: number): { sym: number; next: number } | undefined {
   const { first, symbols } = huffman;
-  let out = '';
   let code = 0;
-  let len = 0;
-  for (let i = start; i < end; i++) {
-    const byte = src[i];
-    for (let bit = 7; bit >= 0; bit--) {
-      code = code * 2 + ((byte >> bit) & 1);
-      len++;
-      const k = code - first[len];
-      if (len >= 5 && k >= 0 && k < symbols[len].length) {
-        const sym = symbols[len][k];
-        if (sym === EOS) throw new HpackError('EOS in a Huffman string');
-        out += String.fromCharCode(sym);
-        code = 0;
-        len = 0;
-      } else if (len > 30) throw new HpackError('invalid Huffman code');
+  for (let len = 1; len <= 30; len++, bit++) {
+    if (bit >= total) return undefined;
+    code = code * 2 + ((src[start + (bit >> 3)] >> (7 - (bit & 7))) & 1);
+    const k = code - first[len];
+    if (len >= 5 && k >= 0 && k < symbols[len].length) {
+      if (symbols[len][k] === EOS) throw new HpackError('EOS in a Huffman string');
+      return { sym: symbols[len][k], next: bit + 1 };
     }
   }
-  // Padding: fewer than 8 bits, all ones (a prefix of EOS).
-  if (len > 7 || code !== 2 ** len - 1) throw new HpackError('invalid Huffman padding');
-  return out;
+  throw new HpackError('invalid Huffman code');
+}
+
+/** What is left after the last symbol: fewer than 8 bits, all ones (a prefix of EOS). */
+function checkPadding(src: Buffer, start: number, total: number, bit: number): void {
+  if (total - bit > 7) throw new HpackError('invalid Huffman padding');
+  for (; bit < total; bit++) if (((src[start + (bit >> 3)] >> (7 - (bit & 7))) & 1) === 0) throw new HpackError('invalid Huffman padding');
 }
 
 /** A reader over one header block. */
