@@ -26,19 +26,25 @@ const environmentOf = (out: TokenOutcome) => out.environment ?? 'default';
  * in the event's round.
  */
 export class OutcomeActions {
-  constructor(private readonly o: OutcomeActionsOptions) {}
+  /** The latency histogram's labels, one object for every observation. */
+  private readonly systemLabels: { system: PushSystem };
 
-  async act(q: QueuedEvent, outcomes: TokenOutcome[], sent: readonly Device[], round: EventRound): Promise<void> {
+  constructor(private readonly o: OutcomeActionsOptions) {
+    this.systemLabels = { system: o.system };
+  }
+
+  /** Resolves once the registry writes are done; undefined when there are none (the common case: no promise to wait for). */
+  act(q: QueuedEvent, outcomes: TokenOutcome[], sent: readonly Device[], round: EventRound): Promise<void> | undefined {
     const { system, metrics, circuit, guard } = this.o;
     const type = q.event.message;
-    const registryWrites: Promise<unknown>[] = [];
+    let registryWrites: Promise<unknown>[] | undefined;
     let devices: Map<string, Device> | undefined;
     for (const out of outcomes) {
-      metrics.deliveries.inc({ system, app: out.app, event: type, outcome: out.action, reason: out.reason });
+      metrics.deliveryTally.inc([system, out.app, type, out.action, out.reason]);
       const pruneAllowed = guard.answer(out.app, environmentOf(out), out.action === 'prune');
       switch (out.action) {
         case 'delivered':
-          metrics.latency.observe({ system }, ((out.answeredAt ?? Date.now()) - q.enqueuedAt) / 1000);
+          metrics.latency.observe(this.systemLabels, ((out.answeredAt ?? Date.now()) - q.enqueuedAt) / 1000);
           circuit.success(out.app);
           break;
         case 'prune':
@@ -48,11 +54,11 @@ export class OutcomeActions {
           }
           circuit.success(out.app);
           devices ??= new Map(sent.map((d) => [d.token, d]));
-          registryWrites.push(this.prune(q.event.owner, out, devices.get(out.token)));
+          (registryWrites ??= []).push(this.prune(q.event.owner, out, devices.get(out.token)));
           break;
         case 'replace':
           circuit.success(out.app);
-          registryWrites.push(this.replace(q.event.owner, out));
+          (registryWrites ??= []).push(this.replace(q.event.owner, out));
           break;
         case 'retry':
           round.owed.push(out.token);
@@ -68,11 +74,12 @@ export class OutcomeActions {
           break;
       }
     }
+    if (!registryWrites) return undefined;
     // A registry write that fails (Redis trouble) must not fail the job: the push itself went out, and the
     // next answer for that token asks again.
-    await Promise.all(registryWrites.map((w) => w.catch((err: Error) => {
+    return Promise.all(registryWrites.map((w) => w.catch((err: Error) => {
       this.o.logger.warn({ system, err: err.message, eventId: q.id }, 'registry update after a provider answer failed; the next answer for the token retries it');
-    })));
+    }))).then(() => undefined);
   }
 
   /** The guard holds this prune: the token stays registered and owed, the app waits on its circuit. */

@@ -1,8 +1,45 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, LabelValues, Registry } from 'prom-client';
 
 /** Every delivery metric a worker exports; names and labels are catalogued in docs/operations.md. */
 export function createDeliveryMetrics(metricsRegistry: Registry) {
-  return { ...outcomeMetrics(metricsRegistry), ...providerMetrics(metricsRegistry), ...jobMetrics(metricsRegistry) };
+  return { ...countMetrics(metricsRegistry), ...outcomeMetrics(metricsRegistry), ...providerMetrics(metricsRegistry), ...jobMetrics(metricsRegistry) };
+}
+
+interface Cell { labels: LabelValues<string>; n: number }
+
+/**
+ * Increments of one counter, kept in memory per label set and added to the prom-client counter when it is
+ * read (its `collect` runs before every scrape and every `get()`): the same names, labels and values on
+ * every read, without prom-client's label validation and hashing per increment (a 5-label `inc()` costs
+ * about 2.8 us here, a tally about 0.2 us). For the per-token and per-event counters of the hot path.
+ */
+export class Tally {
+  private readonly cells = new Map<string, Cell>();
+
+  constructor(private readonly names: readonly string[]) {}
+
+  /** One more for the label values, given in the order of the names. */
+  inc(values: readonly string[]): void {
+    let key = '';
+    for (const v of values) key += `${v.length}:${v}`; // length-prefixed: no two label sets share a key
+    const c = this.cells.get(key);
+    if (c !== undefined) {
+      c.n++;
+      return;
+    }
+    const labels: LabelValues<string> = {};
+    this.names.forEach((n, i) => { labels[n] = values[i]; });
+    this.cells.set(key, { labels, n: 1 });
+  }
+
+  /** Adds what was counted since the last read to the counter (from its `collect`). */
+  flushTo(counter: Counter<string>): void {
+    for (const c of this.cells.values()) {
+      if (c.n === 0) continue;
+      counter.inc(c.labels, c.n);
+      c.n = 0;
+    }
+  }
 }
 
 /** Jobs refused before any work (invalid-job.ts). */
@@ -17,21 +54,42 @@ function jobMetrics(registry: Registry) {
   };
 }
 
-/** What the worker counts per event and token. */
-function outcomeMetrics(registry: Registry) {
+/** The worker's counts of every token and event (tallied, added to their counters on every read). */
+function countMetrics(registry: Registry) {
+  const deliveryTally = new Tally(['system', 'app', 'event', 'outcome', 'reason']);
+  const eventTally = new Tally(['system', 'result']);
+  const attemptTally = new Tally(['system']);
   return {
+    deliveryTally,
+    eventTally,
+    attemptTally,
     deliveries: new Counter({
       name: 'pushfleet_deliveries_total',
       help: 'Per-token send outcomes by system, app, event type, action and provider reason',
       labelNames: ['system', 'app', 'event', 'outcome', 'reason'] as const,
       registers: [registry],
+      collect() { deliveryTally.flushTo(this); },
     }),
     events: new Counter({
       name: 'pushfleet_events_processed_total',
       help: 'Events a worker finished or rescheduled, by system and result (done, no_devices, expired, retry, circuit_open, dead_letter)',
       labelNames: ['system', 'result'] as const,
       registers: [registry],
+      collect() { eventTally.flushTo(this); },
     }),
+    attempts: new Counter({
+      name: 'pushfleet_send_attempts_total',
+      help: 'Send attempts (one per event and attempt that reached the provider), by system',
+      labelNames: ['system'] as const,
+      registers: [registry],
+      collect() { attemptTally.flushTo(this); },
+    }),
+  };
+}
+
+/** What the worker counts per event and token. */
+function outcomeMetrics(registry: Registry) {
+  return {
     prunes: new Counter({
       name: 'pushfleet_prunes_total',
       help: 'Tokens removed from the registry on a provider answer, by system and reason',
@@ -60,12 +118,6 @@ function outcomeMetrics(registry: Registry) {
       name: 'pushfleet_dead_lettered_total',
       help: 'Events moved to the failed (dead-letter) set with tokens still owed, by system and cause',
       labelNames: ['system', 'cause'] as const,
-      registers: [registry],
-    }),
-    attempts: new Counter({
-      name: 'pushfleet_send_attempts_total',
-      help: 'Send attempts (one per event and attempt that reached the provider), by system',
-      labelNames: ['system'] as const,
       registers: [registry],
     }),
     latency: new Histogram({

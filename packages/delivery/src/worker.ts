@@ -57,10 +57,13 @@ export class DeliveryWorker<S extends PushSystem> {
   readonly pruneGuard: PruneGuard;
   private readonly actions: OutcomeActions;
   private readonly o: DeliveryWorkerOptions<S>;
+  /** Label values of the per-event counts, built once. */
+  private readonly labels: { attempt: string[]; done: string[]; noDevices: string[] };
 
   constructor(opts: DeliveryWorkerOptions<S>) {
     this.o = opts;
     const { system, metrics, logger } = opts;
+    this.labels = { attempt: [system], done: [system, 'done'], noDevices: [system, 'no_devices'] };
     const circuit = opts.circuit ?? { threshold: WORKER_DEFAULTS.circuitThreshold, cooldownMs: WORKER_DEFAULTS.circuitCooldownMs };
     this.circuit = new AppCircuit(circuit.threshold, circuit.cooldownMs, (app) => {
       logger.error({ system, app }, 'circuit opened: repeated configuration failures for this app; its deliveries wait');
@@ -163,9 +166,10 @@ export class DeliveryWorker<S extends PushSystem> {
    * app answers a success, the rest go concurrently.
    */
   private async sendAll(due: QueuedEvent[], devicesOf: Map<string, DeviceOf<S>[]>, now: number): Promise<EventRound[]> {
-    const rounds: EventRound[] = new Array(due.length);
     const devices = (q: QueuedEvent) => devicesOf.get(q.event.owner) ?? [];
     const suspect = (q: QueuedEvent) => devices(q).some((d) => this.circuit.suspect(d.app));
+    if (!due.some(suspect)) return Promise.all(due.map((q) => this.sendEvent(q, devices(q), now)));
+    const rounds: EventRound[] = new Array(due.length);
     const send = async (i: number, at: number) => {
       rounds[i] = await this.sendEvent(due[i], devices(due[i]), at);
     };
@@ -198,41 +202,52 @@ export class DeliveryWorker<S extends PushSystem> {
 
   /** One event to the devices it is owed; the outcomes' actions are carried out before it resolves. */
   private async sendEvent(q: QueuedEvent, all: DeviceOf<S>[], now: number): Promise<EventRound> {
-    const { system, metrics } = this.o;
-    const wanted = q.tokens && new Set(q.tokens);
-    const owed = wanted ? all.filter((d) => wanted.has(d.token)) : all;
+    const { system, metrics, transport } = this.o;
     const round: EventRound = { owed: [], sent: false, heldForMs: 0, providerWaitMs: 0, failed: 0 };
-    if (owed.length === 0) {
-      metrics.events.inc({ system, result: q.tokens ? 'done' : 'no_devices' });
-      return round;
-    }
-    // Tokens of apps whose circuit is open wait; the rest go out now.
-    const sendable: DeviceOf<S>[] = [];
-    for (const d of owed) {
-      const blocked = this.circuit.blockedFor(d.app, now);
-      if (blocked > 0) { round.owed.push(d.token); round.heldForMs = Math.max(round.heldForMs, blocked); } else sendable.push(d);
-    }
-    if (sendable.length === 0) return round;
-    metrics.attempts.inc({ system });
+    const sendable = this.sendable(q, all, now, round);
+    if (sendable === undefined) return round;
+    metrics.attemptTally.inc(this.labels.attempt);
     round.sent = true;
-    await this.actions.act(q, await this.send(q, sendable), sendable, round);
-    if (round.owed.length === 0) metrics.events.inc({ system, result: 'done' });
+    const type = q.event.message;
+    let outcomes: TokenOutcome[];
+    try {
+      outcomes = await transport.send(q.event, sendable, { policy: this.o.policies[type], expiresAt: this.expiresAt(q) });
+    } catch (err) {
+      // A transport that rejects (a bug) gets the event's devices retried, not the job failed (that would resend its other events too).
+      this.o.logger.error({ system, err: (err as Error).message, event: type, eventId: q.id }, 'transport failed; the event\'s tokens are retried');
+      outcomes = sendable.map((d) => ({ token: d.token, action: 'retry', reason: 'internal_error', app: d.app }));
+    }
+    if (outcomes.some((o) => o.truncated)) metrics.truncated.inc({ system, event: type });
+    const writes = this.actions.act(q, outcomes, sendable, round);
+    if (writes) await writes;
+    if (round.owed.length === 0) metrics.eventTally.inc(this.labels.done);
     return round;
   }
 
-  /** The transport's outcomes; a transport that rejects (a bug) gets the event's devices retried, not the job failed. */
-  private async send(q: QueuedEvent, devices: DeviceOf<S>[]): Promise<TokenOutcome[]> {
-    const { system, metrics, transport } = this.o;
-    const type = q.event.message;
-    try {
-      const outcomes = await transport.send(q.event, devices, { policy: this.o.policies[type], expiresAt: this.expiresAt(q) });
-      if (outcomes.some((o) => o.truncated)) metrics.truncated.inc({ system, event: type });
-      return outcomes;
-    } catch (err) {
-      // Failing the job would resend its other events too.
-      this.o.logger.error({ system, err: (err as Error).message, event: type, eventId: q.id }, 'transport failed; the event\'s tokens are retried');
-      return devices.map((d) => ({ token: d.token, action: 'retry', reason: 'internal_error', app: d.app }));
+  /** The devices to send the event to now, or undefined when none (counted, or all held by an open circuit). */
+  private sendable(q: QueuedEvent, all: DeviceOf<S>[], now: number, round: EventRound): DeviceOf<S>[] | undefined {
+    let owed = all;
+    if (q.tokens) {
+      const wanted = new Set(q.tokens);
+      owed = all.filter((d) => wanted.has(d.token));
     }
+    if (owed.length === 0) {
+      this.o.metrics.eventTally.inc(q.tokens ? this.labels.done : this.labels.noDevices);
+      return undefined;
+    }
+    // Tokens of apps whose circuit is open wait; the rest go out now.
+    let sendable: DeviceOf<S>[] | undefined;
+    for (let i = 0; i < owed.length; i++) {
+      const d = owed[i];
+      const blocked = this.circuit.blockedFor(d.app, now);
+      if (blocked > 0) {
+        sendable ??= owed.slice(0, i);
+        round.owed.push(d.token);
+        round.heldForMs = Math.max(round.heldForMs, blocked);
+      } else if (sendable) sendable.push(d);
+    }
+    sendable ??= owed;
+    return sendable.length === 0 ? undefined : sendable;
   }
 
   /** 1 for each app whose circuit is open now, 0 once it has closed again. */

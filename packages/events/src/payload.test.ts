@@ -69,7 +69,7 @@ describe('fitting payloads into the provider limits', () => {
     const body = JSON.stringify(buildApnsPayload(event));
     expect(apns).toEqual({ ok: true, body, bytes: bytes(body), truncated: false });
     const gcm = fitGcmData(event);
-    expect(gcm).toEqual({ ok: true, data: buildGcmData(event), bytes: bytes(JSON.stringify(buildGcmData(event))), truncated: false });
+    expect(gcm).toEqual({ ok: true, data: buildGcmData(event), json: JSON.stringify(buildGcmData(event)), bytes: bytes(JSON.stringify(buildGcmData(event))), truncated: false });
   });
 
   /** Fits `event` for each system and checks the invariants; returns the kept texts. */

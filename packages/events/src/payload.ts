@@ -64,7 +64,8 @@ export interface PayloadTooLarge {
 }
 
 export type FittedApnsPayload = { ok: true; body: string; bytes: number; truncated: boolean } | PayloadTooLarge;
-export type FittedGcmData = { ok: true; data: GcmData; bytes: number; truncated: boolean } | PayloadTooLarge;
+/** `json` is `JSON.stringify(data)`, already made to measure it: a sender embeds it as it is. */
+export type FittedGcmData = { ok: true; data: GcmData; json: string; bytes: number; truncated: boolean } | PayloadTooLarge;
 
 /**
  * The APNs request body for an event, at most 4096 bytes (5120 for VoIP pushes). A chat message that is too
@@ -78,7 +79,7 @@ export function fitApnsPayload(event: PushEvent, opts: { voip: boolean }): Fitte
 /** The GCM/FCM `data` for an event, its JSON at most 4096 bytes; shortened like {@link fitApnsPayload}. */
 export function fitGcmData(event: PushEvent): FittedGcmData {
   const r = fit(event, GCM_MAX_DATA_BYTES, buildGcmData);
-  return r.ok ? { ok: true, data: r.value, bytes: r.bytes, truncated: r.truncated } : r;
+  return r.ok ? { ok: true, data: r.value, json: r.body, bytes: r.bytes, truncated: r.truncated } : r;
 }
 
 type Fitted<T> = { ok: true; value: T; body: string; bytes: number; truncated: boolean } | PayloadTooLarge;

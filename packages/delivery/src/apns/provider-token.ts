@@ -84,6 +84,16 @@ export class ProviderTokens {
   }
 
   /**
+   * The token `current` would resolve with when it has nothing to do first (a token is loaded and no
+   * refresh check is due), else undefined: then call `current`. Lets a send skip a promise per request.
+   */
+  ready(teamId: string, keyId: string): StoredToken | undefined {
+    const t = this.team(teamId, keyId);
+    if (!t.current || (this.age(t.current.iat) >= this.timing.refreshAfterS && this.now() - t.lastCheck >= this.timing.checkEveryMs)) return undefined;
+    return t.current;
+  }
+
+  /**
    * Apple answered ExpiredProviderToken for a request signed at `iat`: take the fleet's newer token, or
    * replace it when it really is old enough to be (never sooner than 20 minutes after its iat).
    */

@@ -2,11 +2,12 @@ import { X509Certificate } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
 import { ApnsApp, ApnsCredentials, ConfigError, CredentialError, loadApnsCertificate, loadApnsSigningKey } from '@pushfleet/config';
-import { fitApnsPayload, PushEvent } from '@pushfleet/events';
+import { FittedApnsPayload, fitApnsPayload, PushEvent } from '@pushfleet/events';
 import type { ApnsDevice } from '@pushfleet/registry';
-import { H2Pool, H2TransportError } from '../h2/pool';
+import { H2Pool, H2Response, H2TransportError } from '../h2/pool';
 import { apnsRule, TRANSPORT_ERROR_RULE } from './outcomes';
-import { ProviderTokens } from './provider-token';
+import { ProviderTokens, StoredToken } from './provider-token';
+import { Authorization, oneGroup, requestHeaders, RequestGroup, statusLabels } from './request';
 import { MemoryTokenStore } from './token-store';
 import type { DeliveryMetrics } from '../metrics';
 import { markTruncated, TokenOutcome } from '../outcome';
@@ -60,11 +61,21 @@ class ApnsEndpoint {
     });
   }
 
-  /** The fleet's provider token to send now, and its iat (certificate apps: none). */
-  async authorization(): Promise<{ header: string; iat: number } | undefined> {
+  private last?: Authorization & { jwt: string };
+
+  /**
+   * The fleet's provider token to send now, and its iat (certificate apps: none): at once while it needs no
+   * store conversation (the common case), else a promise. The header string is built once per token.
+   */
+  authorization(): Authorization | undefined | Promise<Authorization | undefined> {
     if (!this.team) return undefined;
-    const t = await this.tokens.current(this.team.teamId, this.team.keyId);
-    return { header: `bearer ${t.jwt}`, iat: t.iat };
+    const t = this.tokens.ready(this.team.teamId, this.team.keyId);
+    return t ? this.header(t) : this.tokens.current(this.team.teamId, this.team.keyId).then((c) => this.header(c));
+  }
+
+  private header(t: StoredToken): Authorization {
+    if (this.last?.jwt !== t.jwt || this.last.iat !== t.iat) this.last = { jwt: t.jwt, header: `bearer ${t.jwt}`, iat: t.iat };
+    return this.last;
   }
 
   /** Apple said ExpiredProviderToken for a request signed at `iat`: the fleet's newer token, or a new one if due. */
@@ -147,87 +158,97 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
     return ep;
   }
 
-  async send(event: PushEvent, devices: readonly ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
-    // Group by (application id, environment, topic): one payload and one header set per group.
+  send(event: PushEvent, devices: readonly ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
+    // Group by (application id, environment, topic): one payload and one header set per group. Most
+    // events go to one group (one device, or a user's devices of one app): no map, no flattening.
+    if (devices.length === 0) return Promise.resolve([]);
+    if (oneGroup(devices)) return this.sendGroup(event, devices, ctx);
     const groups = new Map<string, ApnsDevice[]>();
     for (const e of devices) {
       const key = `${e.app}|${e.sandbox ? 1 : 0}|${topicFor(e)}`;
       const g = groups.get(key);
       if (g) g.push(e); else groups.set(key, [e]);
     }
-    const results = await Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx).then((outs) => inEnvironment(outs, g[0].sandbox))));
-    return results.length === 1 ? results[0] : results.flat();
+    // The payload is fitted once per event and kind (VoIP or not), not once per group.
+    const fits = new Map<boolean, FittedApnsPayload>();
+    return Promise.all([...groups.values()].map((g) => this.sendGroup(event, g, ctx, fits))).then((results) => results.flat());
   }
 
-  private async sendGroup(event: PushEvent, group: ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
+  /** The outcomes of one group, stamped with its environment. */
+  private sendGroup(event: PushEvent, group: readonly ApnsDevice[], ctx: SendContext, fits?: Map<boolean, FittedApnsPayload>): Promise<TokenOutcome[]> {
     const first = group[0];
     const appId = first.app;
     const app = this.o.apps.get(appId);
+    const answer = (outs: TokenOutcome[]) => inEnvironment(outs, first.sandbox);
     if (!app) {
       // Registered while the app was configured, since removed from PUSH_APPS_FILE: a configuration failure.
-      return group.map((e) => ({ token: e.token, action: 'fail', reason: 'UnknownApplication', app: appId }));
+      return Promise.resolve(answer(group.map((e) => ({ token: e.token, action: 'fail', reason: 'UnknownApplication', app: appId }))));
     }
     const topic = topicFor(first);
     const voip = topic.endsWith('.voip');
-    const fitted = fitApnsPayload(event, { voip });
-    if (!fitted.ok) return group.map((e) => ({ token: e.token, action: 'drop', reason: 'PayloadTooLarge', app: appId }));
+    const fitted = fits?.get(voip) ?? fitApnsPayload(event, { voip });
+    fits?.set(voip, fitted);
+    if (!fitted.ok) return Promise.resolve(answer(group.map((e) => ({ token: e.token, action: 'drop', reason: 'PayloadTooLarge', app: appId }))));
     let endpoint: ApnsEndpoint;
     try {
       endpoint = this.endpoint(app, first.sandbox);
     } catch {
       // The certificate does not cover this environment (validated at start-up otherwise).
-      return markTruncated(group.map((e) => ({ token: e.token, action: 'fail', reason: 'BadCertificateEnvironment', app: appId })), fitted.truncated);
+      return Promise.resolve(answer(markTruncated(group.map((e) => ({ token: e.token, action: 'fail', reason: 'BadCertificateEnvironment', app: appId })), fitted.truncated)));
     }
-    const base: OutgoingHttpHeaders = {
-      ':method': 'POST',
-      'apns-topic': topic,
-      'apns-push-type': voip ? 'voip' : 'background',
+    const g: RequestGroup<ApnsEndpoint> = {
+      endpoint, app: appId, body: fitted.body, topic,
+      pushType: voip ? 'voip' : 'background',
       // Background (content-available) pushes must use priority 5; VoIP is delivered at once (10).
-      'apns-priority': voip ? '10' : '5',
-      'apns-expiration': String(Math.floor(ctx.expiresAt / 1000)),
-      'content-type': 'application/json',
+      priority: voip ? '10' : '5',
+      expiration: String(Math.floor(ctx.expiresAt / 1000)),
     };
-    return markTruncated(await Promise.all(group.map((e) => this.sendOne(endpoint, base, fitted.body, e, appId))), fitted.truncated);
+    // One provider token for the group (the fleet's, cached: a store conversation only when one is due).
+    const auth = endpoint.authorization();
+    const sendAll = (a: Authorization | undefined) => Promise.all(group.map((e) => this.sendOne(g, e, a)));
+    const sent = auth instanceof Promise ? auth.then(sendAll) : sendAll(auth);
+    return sent.then((outs) => answer(markTruncated(outs, fitted.truncated)));
   }
 
-  private async sendOne(endpoint: ApnsEndpoint, base: OutgoingHttpHeaders, body: string, entry: ApnsDevice, app: string, refreshed = false): Promise<TokenOutcome> {
-    // No apns-id: Apple assigns one when it is absent, and nothing here would use ours.
-    const headers: OutgoingHttpHeaders = { ...base, ':path': `/3/device/${entry.token}` };
-    const auth = await endpoint.authorization();
-    if (auth) headers.authorization = auth.header;
-    const started = performance.now();
+  private async sendOne(g: RequestGroup<ApnsEndpoint>, entry: ApnsDevice, auth: Authorization | undefined, refreshed = false): Promise<TokenOutcome> {
     const token = entry.token;
+    const started = performance.now();
     try {
-      const res = await endpoint.pool.request(headers, body);
+      const res = await g.endpoint.pool.request(requestHeaders(g, token, auth), g.body);
       const answeredAt = Date.now();
-      this.o.metrics.providerDuration.observe({ system: 'apns', status: String(res.status) }, (performance.now() - started) / 1000);
-      if (res.status === 200) return { token, action: 'delivered', reason: 'Success', app, answeredAt };
-      let reason: string | undefined;
-      let timestamp: number | undefined;
-      try {
-        const parsed = JSON.parse(res.body) as { reason?: unknown; timestamp?: unknown };
-        if (typeof parsed.reason === 'string') reason = parsed.reason;
-        if (typeof parsed.timestamp === 'number') timestamp = parsed.timestamp;
-      } catch { /* not JSON: the status alone decides */ }
-      const rule = apnsRule(res.status, reason);
-      if (rule.refreshCredentials && !refreshed && auth) {
-        await endpoint.afterExpired(auth.iat);
-        return this.sendOne(endpoint, base, body, entry, app, true);
-      }
-      if (rule.adoptCredentials) await endpoint.adopt();
-      const out: TokenOutcome = { token, action: rule.action, reason: reason ?? String(res.status), app, answeredAt };
-      const wait = parseRetryAfter(res.headers['retry-after']);
-      if (wait !== undefined) out.retryAfterMs = wait;
-      if (res.status === 410 && reason === 'Unregistered') {
-        // Prune only what was registered before Apple learned the token was dead; no timestamp = now.
-        out.invalidSince = timestamp ?? answeredAt;
-      }
-      return out;
+      this.o.metrics.providerDuration.observe(statusLabels(res.status), (performance.now() - started) / 1000);
+      if (res.status === 200) return { token, action: 'delivered', reason: 'Success', app: g.app, answeredAt };
+      return await this.refused(g, entry, auth, refreshed, res, answeredAt);
     } catch (e) {
       const kind = e instanceof H2TransportError ? e.kind : 'connection';
-      this.o.metrics.providerDuration.observe({ system: 'apns', status: '0' }, (performance.now() - started) / 1000);
-      return { token, action: TRANSPORT_ERROR_RULE.action, reason: kind, app };
+      this.o.metrics.providerDuration.observe(statusLabels(0), (performance.now() - started) / 1000);
+      return { token, action: TRANSPORT_ERROR_RULE.action, reason: kind, app: g.app };
     }
+  }
+
+  /** A non-200 answer: its reason through the table; an expired provider token is refreshed and the request sent again once. */
+  private async refused(g: RequestGroup<ApnsEndpoint>, entry: ApnsDevice, auth: Authorization | undefined, refreshed: boolean, res: H2Response, answeredAt: number): Promise<TokenOutcome> {
+    let reason: string | undefined;
+    let timestamp: number | undefined;
+    try {
+      const parsed = JSON.parse(res.body) as { reason?: unknown; timestamp?: unknown };
+      if (typeof parsed.reason === 'string') reason = parsed.reason;
+      if (typeof parsed.timestamp === 'number') timestamp = parsed.timestamp;
+    } catch { /* not JSON: the status alone decides */ }
+    const rule = apnsRule(res.status, reason);
+    if (rule.refreshCredentials && !refreshed && auth) {
+      await g.endpoint.afterExpired(auth.iat);
+      return this.sendOne(g, entry, await g.endpoint.authorization(), true);
+    }
+    if (rule.adoptCredentials) await g.endpoint.adopt();
+    const out: TokenOutcome = { token: entry.token, action: rule.action, reason: reason ?? String(res.status), app: g.app, answeredAt };
+    const wait = parseRetryAfter(res.headers['retry-after']);
+    if (wait !== undefined) out.retryAfterMs = wait;
+    if (res.status === 410 && reason === 'Unregistered') {
+      // Prune only what was registered before Apple learned the token was dead; no timestamp = now.
+      out.invalidSince = timestamp ?? answeredAt;
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,14 @@ export interface FcmV1TransportOptions {
   logger?: Logger;
 }
 
+/** The provider-duration histogram's labels per HTTP status, one object each. */
+const statusLabelCache = new Map<number, { system: 'gcm'; status: string }>();
+function statusLabels(status: number): { system: 'gcm'; status: string } {
+  let l = statusLabelCache.get(status);
+  if (!l) statusLabelCache.set(status, (l = { system: 'gcm', status: String(status) }));
+  return l;
+}
+
 /**
  * FCM HTTP v1: one `messages:send` per registration token, multiplexed over a few HTTP/2 connections
  * (H2Pool: in-flight cap, per-stream timeout, dead connections replaced), bearer token from FcmAuth.
@@ -56,7 +64,7 @@ export class FcmV1Transport implements PushTransport<GcmDevice> {
     if (!fitted.ok) return devices.map((d) => ({ token: d.token, action: 'drop', reason: 'PayloadTooLarge', app: d.app }));
     // Everything after the token is the same for every device: build it once.
     const android = { priority: ctx.policy.gcmPriority === 'high' ? 'HIGH' : 'NORMAL', ttl: `${ttlSecondsLeft(ctx.expiresAt)}s` };
-    const tail = `,"data":${JSON.stringify(fitted.data)},"android":${JSON.stringify(android)}}}`;
+    const tail = `,"data":${fitted.json},"android":${JSON.stringify(android)}}}`;
     // One access token for the whole send (cached by FcmAuth; a grant only when it is missing or expiring).
     let bearer: string;
     try {
@@ -65,7 +73,8 @@ export class FcmV1Transport implements PushTransport<GcmDevice> {
       this.o.logger?.warn({ system: 'gcm', err: (e as Error).message }, 'FCM OAuth token grant failed');
       return markTruncated(devices.map((d) => this.authFailure(d, e)), fitted.truncated);
     }
-    const outcomes = await Promise.all(devices.map((d) => this.sendOne(d, `{"message":{"token":${JSON.stringify(d.token)}${tail}`, bearer)));
+    const authorization = `Bearer ${bearer}`;
+    const outcomes = await Promise.all(devices.map((d) => this.sendOne(d, `{"message":{"token":${JSON.stringify(d.token)}${tail}`, bearer, authorization)));
     return markTruncated(outcomes, fitted.truncated);
   }
 
@@ -75,19 +84,19 @@ export class FcmV1Transport implements PushTransport<GcmDevice> {
     return { token: device.token, action: transient ? 'retry' : 'fail', reason: transient ? 'oauth-unavailable' : 'oauth-rejected', app: device.app };
   }
 
-  private async sendOne(device: GcmDevice, body: string, bearer: string, refreshed = false): Promise<TokenOutcome> {
+  private async sendOne(device: GcmDevice, body: string, bearer: string, authorization = `Bearer ${bearer}`, refreshed = false): Promise<TokenOutcome> {
     const { token, app } = device;
     const headers: OutgoingHttpHeaders = {
       ':method': 'POST',
       ':path': this.path,
-      authorization: `Bearer ${bearer}`,
+      authorization,
       'content-type': 'application/json; charset=utf-8',
     };
     const started = performance.now();
     try {
       const res = await this.pool.request(headers, body);
       const answeredAt = Date.now();
-      this.o.metrics.providerDuration.observe({ system: 'gcm', status: String(res.status) }, (performance.now() - started) / 1000);
+      this.o.metrics.providerDuration.observe(statusLabels(res.status), (performance.now() - started) / 1000);
       if (res.status === 200) return { token, action: 'delivered', reason: 'Success', app, answeredAt };
       let parsed: FcmErrorBody | undefined;
       try {
@@ -105,12 +114,12 @@ export class FcmV1Transport implements PushTransport<GcmDevice> {
         } catch (e) {
           return this.authFailure(device, e);
         }
-        return this.sendOne(device, body, fresh, true);
+        return this.sendOne(device, body, fresh, undefined, true);
       }
       return withRetryWait({ token, action: rule.action, reason, app, answeredAt }, rule, parseRetryAfter(res.headers['retry-after']));
     } catch (e) {
       const kind = e instanceof H2TransportError ? e.kind : 'connection';
-      this.o.metrics.providerDuration.observe({ system: 'gcm', status: '0' }, (performance.now() - started) / 1000);
+      this.o.metrics.providerDuration.observe(statusLabels(0), (performance.now() - started) / 1000);
       return { token, action: FCM_V1_OUTCOMES[kind].action, reason: kind, app };
     }
   }
