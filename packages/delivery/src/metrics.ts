@@ -6,35 +6,45 @@ export function createDeliveryMetrics(metricsRegistry: Registry) {
 }
 
 interface Cell { labels: LabelValues<string>; n: number }
+/** One level per label: the next level's map, or the cell at the last label. */
+type Level = Map<string, Level | Cell>;
 
 /**
  * Increments of one counter, kept in memory per label set and added to the prom-client counter when it is
  * read (its `collect` runs before every scrape and every `get()`): the same names, labels and values on
  * every read, without prom-client's label validation and hashing per increment (a 5-label `inc()` costs
- * about 2.8 us here, a tally about 0.2 us). For the per-token and per-event counters of the hot path.
+ * about 2.8 us here). For the per-token and per-event counters of the hot path.
  */
 export class Tally {
-  private readonly cells = new Map<string, Cell>();
+  private readonly root: Level = new Map();
+  private readonly cells: Cell[] = [];
 
   constructor(private readonly names: readonly string[]) {}
 
   /** One more for the label values, given in the order of the names. */
   inc(values: readonly string[]): void {
-    let key = '';
-    for (const v of values) key += `${v.length}:${v}`; // length-prefixed: no two label sets share a key
-    const c = this.cells.get(key);
-    if (c !== undefined) {
-      c.n++;
+    let level = this.root;
+    const last = this.names.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]) as Level | undefined;
+      if (next === undefined) level.set(values[i], (next = new Map()));
+      level = next;
+    }
+    const cell = level.get(values[last]) as Cell | undefined;
+    if (cell !== undefined) {
+      cell.n++;
       return;
     }
     const labels: LabelValues<string> = {};
     this.names.forEach((n, i) => { labels[n] = values[i]; });
-    this.cells.set(key, { labels, n: 1 });
+    const c: Cell = { labels, n: 1 };
+    level.set(values[last], c);
+    this.cells.push(c);
   }
 
   /** Adds what was counted since the last read to the counter (from its `collect`). */
   flushTo(counter: Counter<string>): void {
-    for (const c of this.cells.values()) {
+    for (const c of this.cells) {
       if (c.n === 0) continue;
       counter.inc(c.labels, c.n);
       c.n = 0;

@@ -17,7 +17,8 @@ export interface PruneGuardOptions {
 const SLICES = 10;
 
 interface Slice { start: number; answers: number; prunes: number }
-interface Scope { slices: Slice[]; tripped: boolean }
+/** `answers` and `prunes` are the sums over the slices still in the window. */
+interface Scope { slices: Slice[]; tripped: boolean; answers: number; prunes: number }
 
 /**
  * The prune-storm guard: per app and environment, the share of provider answers in a sliding window that
@@ -30,7 +31,8 @@ interface Scope { slices: Slice[]; tripped: boolean }
  * on at least `minAnswers` answers. Local to the process, like the circuit.
  */
 export class PruneGuard {
-  private readonly scopes = new Map<string, Scope>();
+  /** Per app, per environment. */
+  private readonly scopes = new Map<string, Map<string, Scope>>();
   private readonly maxShare: number;
   private readonly minAnswers: number;
   private readonly sliceMs: number;
@@ -46,8 +48,13 @@ export class PruneGuard {
     const scope = this.scope(app, environment);
     const slice = this.slice(scope, now);
     slice.answers++;
-    if (prune) slice.prunes++;
-    const { answers, prunes } = this.totals(scope, now);
+    scope.answers++;
+    if (prune) {
+      slice.prunes++;
+      scope.prunes++;
+    }
+    this.expire(scope, now);
+    const { answers, prunes } = scope;
     const within = prunes <= this.maxShare * Math.max(answers, this.minAnswers);
     if (scope.tripped) {
       if (answers >= this.minAnswers && prunes <= this.maxShare * answers) {
@@ -67,16 +74,14 @@ export class PruneGuard {
 
   /** Whether pruning is stopped for the app's environment now. */
   tripped(app: string, environment: string): boolean {
-    return this.scopes.get(`${app}|${environment}`)?.tripped ?? false;
+    return this.scopes.get(app)?.get(environment)?.tripped ?? false;
   }
 
   private scope(app: string, environment: string): Scope {
-    const key = `${app}|${environment}`;
-    let s = this.scopes.get(key);
-    if (!s) {
-      s = { slices: [], tripped: false };
-      this.scopes.set(key, s);
-    }
+    let envs = this.scopes.get(app);
+    if (!envs) this.scopes.set(app, (envs = new Map()));
+    let s = envs.get(environment);
+    if (!s) envs.set(environment, (s = { slices: [], tripped: false, answers: 0, prunes: 0 }));
     return s;
   }
 
@@ -89,12 +94,13 @@ export class PruneGuard {
     return s;
   }
 
-  private totals(scope: Scope, now: number): { answers: number; prunes: number } {
+  /** Drops the slices that left the window, and their counts from the scope's sums. */
+  private expire(scope: Scope, now: number): void {
     const oldest = now - SLICES * this.sliceMs;
-    while (scope.slices.length > 0 && scope.slices[0].start <= oldest) scope.slices.shift();
-    let answers = 0;
-    let prunes = 0;
-    for (const s of scope.slices) { answers += s.answers; prunes += s.prunes; }
-    return { answers, prunes };
+    while (scope.slices.length > 0 && scope.slices[0].start <= oldest) {
+      const s = scope.slices.shift()!;
+      scope.answers -= s.answers;
+      scope.prunes -= s.prunes;
+    }
   }
 }

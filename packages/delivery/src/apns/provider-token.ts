@@ -58,6 +58,7 @@ export function signProviderToken(key: KeyObject, keyId: string, teamId: string,
 /** The fleet's provider tokens, one per (team, key), as this process sees them. */
 export class ProviderTokens {
   private readonly teams = new Map<string, Team>();
+  private lastTeam?: Team;
   private readonly now: () => number;
   private readonly timing: typeof PROVIDER_TOKEN_TIMING;
 
@@ -121,7 +122,10 @@ export class ProviderTokens {
   }
 
   private team(teamId: string, keyId: string): Team {
+    const l = this.lastTeam;
+    if (l && l.teamId === teamId && l.keyId === keyId) return l; // most processes have one team: no key string per send
     const t = this.teams.get(`${teamId}:${keyId}`);
+    if (t) this.lastTeam = t;
     if (!t) throw new Error(`no APNs key registered for team ${teamId} key ${keyId}`);
     return t;
   }

@@ -128,7 +128,8 @@ function keyLoads(c: ApnsCredentials & { kind: 'token' }): boolean {
 }
 
 export class ApnsTransport implements PushTransport<ApnsDevice> {
-  private readonly endpoints = new Map<string, ApnsEndpoint>();
+  /** Per application id, its production and sandbox endpoints, made on first use. */
+  private readonly endpoints = new Map<string, { production?: ApnsEndpoint; sandbox?: ApnsEndpoint }>();
   private readonly tokens: ProviderTokens;
 
   /** Validates every app's credentials now (a bad p8 key or certificate is a start-up ConfigError, not a failed push). */
@@ -149,13 +150,10 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
   }
 
   private endpoint(app: ApnsApp, sandbox: boolean): ApnsEndpoint {
-    const key = `${app.applicationId}|${sandbox ? 'sandbox' : 'production'}`;
-    let ep = this.endpoints.get(key);
-    if (!ep) {
-      ep = new ApnsEndpoint(app, sandbox ? this.o.sandboxUrl : this.o.productionUrl, !sandbox, this.o, this.tokens);
-      this.endpoints.set(key, ep);
-    }
-    return ep;
+    let pair = this.endpoints.get(app.applicationId);
+    if (!pair) this.endpoints.set(app.applicationId, (pair = {}));
+    const env = sandbox ? 'sandbox' : 'production';
+    return (pair[env] ??= new ApnsEndpoint(app, sandbox ? this.o.sandboxUrl : this.o.productionUrl, !sandbox, this.o, this.tokens));
   }
 
   send(event: PushEvent, devices: readonly ApnsDevice[], ctx: SendContext): Promise<TokenOutcome[]> {
@@ -252,7 +250,7 @@ export class ApnsTransport implements PushTransport<ApnsDevice> {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.endpoints.values()].map((ep) => ep.pool.close()));
+    await Promise.all([...this.endpoints.values()].flatMap((p) => [p.production, p.sandbox]).map((ep) => ep?.pool.close()));
     this.endpoints.clear();
     await this.tokens.close();
   }
