@@ -6,6 +6,7 @@ import { DEFAULT_BUCKETS, registryKeys, RegistryKeys, SYSTEM_TAG, TokenSystem } 
 import { apnsExtra, decodeEntries, decodeToken, decodeUser, encodeToken, encodeUser, UserEntries } from './entries';
 import { decodeDevices, DeviceOf } from './devices';
 import { Tombstone, Tombstones } from './tombstones';
+import { UserLocations } from './user-locations';
 
 export type { ApnsEntry, GcmEntry, UserEntries } from './entries';
 
@@ -85,9 +86,12 @@ export class TokenRegistry {
   private readonly cluster: boolean;
   /** Nodes whose last WAIT timed out, and until when steps there skip WAIT (see durable). */
   private readonly waitSkippedUntil = new Map<string, number>();
+  /** Recent users' bucket key and field, for the worker's reads. */
+  private readonly users: UserLocations;
 
   constructor(private readonly redis: RedisClient, private readonly opts: RegistryOptions = {}) {
     this.keys = registryKeys(opts.prefix, opts.buckets ?? DEFAULT_BUCKETS);
+    this.users = new UserLocations(this.keys);
     this.tombstones = new Tombstones(redis, this.keys.prefix, opts.prunedRetentionSeconds ?? 7 * 24 * 3600);
     this.maxTokensPerUser = opts.maxTokensPerUser ?? 50;
     this.cluster = (redis as Cluster).isCluster === true;
@@ -265,8 +269,9 @@ export class TokenRegistry {
   /** The stored values of several users, in the order given; ioredis auto-pipelining batches a cluster's HGETs. */
   private async valuesOf(userIds: readonly string[]): Promise<(string | null)[]> {
     if (userIds.length === 0) return [];
-    if (this.cluster) return Promise.all(userIds.map((u) => this.redis.hget(this.keys.user(u), encodeUser(u))));
-    return this.redis.pfReadUsers(userIds.length, ...userIds.map((u) => this.keys.user(u)), ...userIds.map(encodeUser));
+    const at = userIds.map((u) => this.users.at(u));
+    if (this.cluster) return Promise.all(at.map(([key, field]) => this.redis.hget(key, field)));
+    return this.redis.pfReadUsers(userIds.length, ...at.map(([key]) => key), ...at.map(([, field]) => field));
   }
 
   async apnsEntries(userId: string): Promise<UserEntries['apns']> {
