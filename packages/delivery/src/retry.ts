@@ -81,13 +81,16 @@ export type RetryDecision =
   /** Send the owed tokens again at `at`, as attempt `attempt`. */
   | { kind: 'retry'; at: number; attempt: number; strategy: keyof typeof RETRY_STRATEGIES };
 
+/** The decision of most rounds, one frozen object for all of them. */
+const DONE: RetryDecision = Object.freeze({ kind: 'done' });
+
 /**
  * Retry or give up, after one round of an event that was at `attempt` (1 = first send): give up when only
  * configuration failures are left (retrying alone cannot help) or the attempts are used up; expire when
  * the next try would be too late; else wait as the strategy says.
  */
 export function decideRetry(r: EventRound, attempt: number, expiresAt: number, policy: RetryPolicy, now = Date.now(), random = Math.random): RetryDecision {
-  if (r.owed.length === 0) return { kind: 'done' };
+  if (r.owed.length === 0) return DONE;
   if (r.failed > 0 && r.failed === r.owed.length) return { kind: 'give-up', cause: 'configuration' };
   if (r.sent && attempt >= policy.maxAttempts) return { kind: 'give-up', cause: 'attempts_exhausted' };
   const strategy = r.sent ? 'backoff' : 'circuit';
