@@ -97,20 +97,41 @@ export class SampledWarning {
   }
 }
 
+/** How long an address found under the failure limit is not checked again (unless it fails here). */
+export const AUTH_CLEAN_TTL_MS = 1000;
+const MAX_CLEAN_ADDRESSES = 10_000;
+
 /**
  * Failed authentication per client address (`req.ip`, so TRUST_PROXY decides whether X-Forwarded-For
  * counts): past the limit every request from that address answers 429 `rate-limited` before its
  * credentials are even checked, until the window slides. Failures are logged sampled, never one line each.
+ *
+ * An address found under the limit is remembered as clean for AUTH_CLEAN_TTL_MS, so a busy caller (the
+ * telephony backend posting one event per request) costs no Redis round trip per request; that check
+ * was about a third of the API's CPU per one-event request (docs/benchmarks.md, "Session 4 findings:
+ * edge"). A failure in this process forgets every clean address at once, so the limit holds here exactly;
+ * failures counted by another API replica are seen here within AUTH_CLEAN_TTL_MS.
  */
 export class AuthFailures {
+  private clean = new Map<string, number>();
+  /** Bumped by every failure: a check that was in flight across a failure does not mark its address clean. */
+  private failures = 0;
+
   constructor(private readonly limiter: SlidingWindowLimiter, private readonly warning: SampledWarning) {}
 
   /** Express middleware in front of an authenticated route. A Redis error lets the request through. */
   guard(): RequestHandler {
     return (req, res, next) => {
       if (!this.limiter.enabled) return next();
-      this.limiter.check(clientAddress(req)).then((wait) => {
-        if (wait === 0) return next();
+      const ip = clientAddress(req);
+      const now = Date.now();
+      if ((this.clean.get(ip) ?? 0) > now) return next();
+      const failures = this.failures;
+      this.limiter.check(ip, now).then((wait) => {
+        if (wait === 0) {
+          if (failures === this.failures) this.markClean(ip, now);
+          return next();
+        }
         res.setHeader('Retry-After', String(wait));
         sendError(res, 429, 'rate-limited');
       }, () => next());
@@ -120,8 +141,15 @@ export class AuthFailures {
   /** Records one failed authentication of `req` (what was refused, never the credential). */
   failed(req: Request, route: string, reason: string): void {
     const ip = clientAddress(req);
+    this.failures++;
+    this.clean.clear();
     this.limiter.hit(ip).catch(() => undefined);
     this.warning.note(reason, { route, ip });
+  }
+
+  private markClean(ip: string, now: number): void {
+    if (this.clean.size >= MAX_CLEAN_ADDRESSES) this.clean.clear();
+    this.clean.set(ip, now + AUTH_CLEAN_TTL_MS);
   }
 }
 

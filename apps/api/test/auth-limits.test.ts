@@ -154,6 +154,22 @@ describe('abuse limits', () => {
       await api.close();
     }
   });
+
+  test('an address remembered as under the limit is refused as soon as its failures here pass the limit', async () => {
+    const api = await startTestApi({ name: 'authfail-clean', limits: { authFailuresPerMinute: 2 }, trustProxy: true });
+    try {
+      const from = (authorization: string) => ({ headers: { authorization, 'x-forwarded-for': '203.0.113.9' } });
+      const ok = from(`Bearer ${TEST_INTERNAL_TOKEN}`);
+      const statuses = [];
+      // Accepted (the address is now remembered as clean), then two failures and the good token again.
+      statuses.push((await call(api, 'POST', '/internal/events', ok)).status === 429 ? 429 : 'not limited');
+      for (let i = 0; i < 2; i++) statuses.push((await call(api, 'POST', '/internal/events', from('Bearer wrong'))).status);
+      statuses.push((await call(api, 'POST', '/internal/events', ok)).status);
+      expect(statuses).toEqual(['not limited', 401, 401, 429]);
+    } finally {
+      await api.close();
+    }
+  });
 });
 
 describe('token moves', () => {

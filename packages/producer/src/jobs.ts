@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, PushEventInput, PushJobData, QueuedEvent, parsePushEventInput } from '@pushfleet/events';
+import { DEFAULT_JOB_OPTIONS, ParsedEventInput, PushEvent, PushEventInput, PushJobData, QueuedEvent, parsePushEventInput } from '@pushfleet/events';
 import type { InvalidEvent } from './errors';
 import { SharedJobs } from './partition-routing';
 
@@ -35,12 +35,19 @@ export function validateEvents(inputs: readonly PushEventInput[]): { ids: string
       for (const issue of r.issues) errors.push({ index, path: issue.path, message: issue.message });
       continue;
     }
-    const { id: givenId, ...event } = r.value;
+    const givenId = r.value.id;
+    // Without an id (the common case) the parsed object is the event as is (zod leaves an absent optional
+    // key out): a copy without `id` cost about a fifth of the validation (docs/benchmarks.md).
+    const event: PushEvent = givenId === undefined ? r.value : withoutId(r.value);
     const id = givenId ?? randomUUID();
     ids[index] = id;
     events.push({ queued: { id, event, enqueuedAt }, keyed: givenId !== undefined });
   }
   return { ids, events, errors };
+}
+
+function withoutId({ id: _id, ...event }: ParsedEventInput): PushEvent {
+  return event;
 }
 
 /**

@@ -47,22 +47,41 @@ async function expectRejects<T extends Error>(p: Promise<unknown>, type: new (..
   throw new Error(`expected a ${type.name}`);
 }
 
-describe('producer against a real Redis', () => {
+// Its own connection: addBulk per queue. An auto-pipelining client (the API's): one command per job.
+describe.each([['its own connection', false], ['an auto-pipelining client', true]] as const)('producer against a real Redis, %s', (_name, autoPipelined) => {
   let prefix: string;
   let producer: Producer;
   let inspector: Inspector;
   let registry: Registry;
+  let client: Redis | undefined;
 
   beforeEach(() => {
     prefix = uniquePrefix('producer');
     registry = new Registry();
-    producer = createProducer({ connection: testRedisUrl(), prefix, metrics: registry });
+    client = autoPipelined ? new Redis(testRedisUrl(), { enableAutoPipelining: true }) : undefined;
+    producer = createProducer({ connection: client ?? testRedisUrl(), prefix, metrics: registry });
     inspector = new Inspector(prefix);
   });
 
   afterEach(async () => {
     await producer.close();
     await inspector.close();
+    await client?.quit();
+  });
+
+  it('keeps the order of concurrent publishes in each queue', async () => {
+    // Keyed events (a job each) in one turn, then id-less ones over several turns (sharing jobs).
+    const keyed = await Promise.all(Array.from({ length: 150 }, (_, i) => producer.publish(fax({ id: `o-${i}` }))));
+    const shared: Promise<{ id: string }>[] = [];
+    for (let i = 0; i < 150; i++) {
+      shared.push(producer.publish(chat(`o${i}`)));
+      if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const ids = [...keyed, ...(await Promise.all(shared))].map((r) => r.id);
+    for (const queue of [inspector.apns, inspector.gcm]) {
+      const jobs = await queue.getJobs(['wait'], 0, -1, true); // oldest first
+      expect(jobs.flatMap((j) => j.data.events.map((q) => q.id))).toEqual(ids);
+    }
   });
 
   it('enqueues one job per system with the event id as job id and exactly the PushJobData', async () => {
