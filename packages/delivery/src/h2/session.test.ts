@@ -146,7 +146,7 @@ test('a connection that drops mid-answer fails its open streams as goaway, and t
 
 test('a TLS server that does not speak HTTP/2 is refused at connect with a clear error', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushfleet-h2-'));
-  const pki = loadOrCreatePki(dir, ['localhost']);
+  const pki = loadOrCreatePki(dir, ['localhost']); // node-forge: seconds on a loaded box, hence the timeout below
   const server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, (_req, res) => res.end('http/1.1'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
@@ -155,7 +155,7 @@ test('a TLS server that does not speak HTTP/2 is refused at connect with a clear
     fs.rmSync(dir, { recursive: true, force: true });
     await closeServer(server);
   }
-});
+}, 90_000);
 
 test('a request with a control character in a header value is refused before it is sent', async () => {
   const { server, origin, sessions } = await h2c(echo);
