@@ -65,8 +65,17 @@ export const apnsWorkerEnvSchema = z.object({
   APNS_PRODUCTION_URL: z.url().default('https://api.push.apple.com'),
   APNS_SANDBOX_URL: z.url().default('https://api.sandbox.push.apple.com'),
   APNS_CA_FILE: z.string().optional(),
-  APNS_CONCURRENCY: positiveInt(500),
+  /**
+   * BullMQ jobs in flight per process, each of 1 to 20 events (EVENTS_PER_JOB). 100 jobs of 20 events are
+   * 2,000 deliveries: 4x the 500 streams APNS_CONNECTIONS x APNS_MAX_INFLIGHT allows, enough to keep them
+   * busy while jobs are fetched and finished. The former 500 held 10,000 deliveries of which 9,500 waited in
+   * the pool's queue, their objects promoted to the old generation: worker RSS up to 611 MB under the
+   * bench's load (docs/benchmarks.md, "Session 4 findings: worker memory"). @defaultValue 100
+   */
+  APNS_CONCURRENCY: positiveInt(100),
+  /** HTTP/2 connections per (app, environment). @defaultValue 1 */
   APNS_CONNECTIONS: positiveInt(1),
+  /** Streams in flight per connection (capped by the server's SETTINGS); more wait in the pool's queue. @defaultValue 500 */
   APNS_MAX_INFLIGHT: positiveInt(500),
   APNS_REQUEST_TIMEOUT_MS: positiveInt(10_000),
   APNS_MAX_ATTEMPTS: positiveInt(8),
@@ -87,8 +96,14 @@ export const gcmWorkerEnvSchema = z
     FCM_BASE_URL: z.url().default('https://fcm.googleapis.com'),
     /** Extra CA to trust for the Google endpoints (the sandbox's), like APNS_CA_FILE. */
     GCM_CA_FILE: z.string().optional(),
-    GCM_CONCURRENCY: positiveInt(300),
+    /**
+     * Jobs in flight per process, each of 1 to 20 events: 60 jobs of 20 events are 1,200 deliveries for
+     * the 100 streams of GCM_CONNECTIONS x GCM_MAX_INFLIGHT (the former 300 held 6,000). @defaultValue 60
+     */
+    GCM_CONCURRENCY: positiveInt(60),
+    /** v1: HTTP/2 connections. @defaultValue 1 */
     GCM_CONNECTIONS: positiveInt(1),
+    /** v1: streams in flight per connection (FCM allows about 100); legacy: keep-alive sockets per connection. @defaultValue 100 */
     GCM_MAX_INFLIGHT: positiveInt(100),
     GCM_REQUEST_TIMEOUT_MS: positiveInt(10_000),
     GCM_MAX_ATTEMPTS: positiveInt(8),
