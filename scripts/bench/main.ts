@@ -602,10 +602,11 @@ async function runFleetBench(args: Args, res: Resources, redis: ThrowawayRedis, 
 /** Fleet process name -> pid, to find each one's .cpuprofile (named CPU.<date>.<time>.<pid>...). */
 const PIDS: Record<string, number> = {};
 
-/** Which process is profiled in which phase: the workers under full load and one-event-per-request load, the API under the latter. */
+/** Which process is profiled in which phase: the workers under full, one-event-per-request and light load, the API under the second. */
 const PROFILED: [string, string][] = [
   ['worker-apns', 'apns-full'], ['worker-gcm', 'gcm-full'], ['api', 'apns-full'],
   ['worker-apns', 'per-request'], ['worker-gcm', 'per-request'], ['api', 'per-request'], ['api', 'api-alone'],
+  ['worker-apns', 'per-request-light'], ['worker-gcm', 'per-request-light'],
 ];
 
 function profilesOf(windows: PhaseWindows, since: number): Record<string, ProfileSummary> {
