@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import type { OutgoingHttpHeaders } from 'node:http2';
 import { Gauge, Registry } from 'prom-client';
 import { ApnsApp, ApnsCredentials, ConfigError, CredentialError, loadApnsCertificate, loadApnsSigningKey } from '@pushfleet/config';
 import { FittedApnsPayload, fitApnsPayload, PushEvent } from '@pushfleet/events';
